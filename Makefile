@@ -1,0 +1,29 @@
+# Two commands on a fresh machine: `make serve` and `make test`. Both build .venv first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PIP := $(BIN)/pip install --quiet -c constraints.txt
+
+.PHONY: setup serve test bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(PIP) -e '.[test]'
+	touch $(STAMP)
+
+# Until the HTTP server lands, `serve` runs the embedded demo workflow and writes an image.
+serve: setup
+	$(BIN)/sdflow run workflows/model_free_demo.json --out output
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+bench: setup
+	$(BIN)/python bench/engine_overhead.py
+
+clean:
+	rm -rf $(VENV) output temp

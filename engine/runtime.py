@@ -1,0 +1,45 @@
+"""Runtime: one sdflow process's registry, folders, cache, event bus and executor, built from Settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+from engine.cache import DEFAULT_CACHE_BYTES, OutputCache
+from engine.context import Services
+from engine.events import EventBus
+from engine.executor import Executor
+from engine.folders import Folders
+from engine.plugins import load_builtin_packages, load_entry_points, load_plugin_directories
+from engine.registry import Registry
+
+
+class Settings(BaseModel):
+    """Start-up settings shared by the CLI and the server."""
+
+    base_dir: Path = Field(default_factory=Path.cwd)
+    input_dir: Path | None = None
+    output_dir: Path | None = None
+    temp_dir: Path | None = None
+    #: plugin folders; `<base_dir>/custom_nodes` is always searched first
+    plugin_dirs: list[Path] = Field(default_factory=list)
+    load_plugins: bool = True
+    builtin_packages: tuple[str, ...] = ("nodes",)
+    cache_bytes: int = DEFAULT_CACHE_BYTES
+
+
+class Runtime:
+    """Everything needed to validate and run prompts."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings = settings or Settings()
+        self.folders = Folders(settings.base_dir, settings.input_dir, settings.output_dir, settings.temp_dir)
+        self.registry = Registry()
+        load_builtin_packages(self.registry, settings.builtin_packages)
+        if settings.load_plugins:
+            load_plugin_directories(self.registry, [settings.base_dir / "custom_nodes", *settings.plugin_dirs])
+            load_entry_points(self.registry)
+        self.bus = EventBus()
+        self.services = Services()
+        self.executor = Executor(self.registry, self.folders, self.bus, OutputCache(settings.cache_bytes), self.services)

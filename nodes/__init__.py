@@ -1,0 +1,3 @@
+"""sdflow's built-in node packs."""
+
+NODES: list[type] = []

@@ -59,8 +59,19 @@ def ancestors_of(graph: nx.DiGraph, targets: Iterable[str], strong_only: bool = 
     return seen
 
 
-def cycles(graph: nx.DiGraph) -> list[list[str]]:
-    """Each dependency cycle as a list of node ids (strongly connected components of size > 1)."""
+def _restricted(graph: nx.DiGraph, nodes: Iterable[str] | None) -> nx.DiGraph:
+    """`graph` limited to `nodes`, as a real graph (networkx views are slow to walk)."""
+    if nodes is None:
+        return graph
+    nodes = set(nodes)
+    return graph if len(nodes) == len(graph) else graph.subgraph(nodes).copy()
+
+
+def cycles(graph: nx.DiGraph, nodes: Iterable[str] | None = None) -> list[list[str]]:
+    """Each dependency cycle among `nodes` as a list of node ids (strongly connected components)."""
+    graph = _restricted(graph, nodes)
+    if nx.is_directed_acyclic_graph(graph):
+        return []
     found = []
     for component in nx.strongly_connected_components(graph):
         if len(component) > 1 or any(graph.has_edge(n, n) for n in component):
@@ -70,5 +81,4 @@ def cycles(graph: nx.DiGraph) -> list[list[str]]:
 
 def topological_order(graph: nx.DiGraph, nodes: Iterable[str] | None = None) -> list[str]:
     """Producers before consumers; ties broken by natural node-id order."""
-    sub = graph if nodes is None else graph.subgraph(nodes)
-    return list(nx.lexicographical_topological_sort(sub, key=natural_key))
+    return list(nx.lexicographical_topological_sort(_restricted(graph, nodes), key=natural_key))

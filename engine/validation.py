@@ -129,9 +129,12 @@ class _Validator:
 
     def _check_link(self, inp: InputSpec, link: Link, definition: NodeDefinition) -> tuple[dict[str, Any] | None, Any]:
         source = self.prompt.nodes.get(link.node_id)
-        info = dict(input_name=inp.name, input_config=inp.to_object_info(), linked_node=link.to_json())
+
+        def info() -> dict[str, Any]:
+            return dict(input_name=inp.name, input_config=inp.to_object_info(), linked_node=link.to_json())
+
         if source is None:
-            return error("bad_linked_input", "Linked node does not exist", f"{inp.name}: node '{link.node_id}' is not in the prompt", **info), None
+            return error("bad_linked_input", "Linked node does not exist", f"{inp.name}: node '{link.node_id}' is not in the prompt", **info()), None
         source_spec = self.spec_of(source.class_type)
         if source_spec is None:
             return None, "*"  # the source node reports its own error
@@ -140,7 +143,7 @@ class _Validator:
                 "bad_linked_input",
                 "Linked output does not exist",
                 f"{inp.name}: {source.class_type} (node '{link.node_id}') has {len(source_spec.outputs)} outputs, not slot {link.slot}",
-                **info,
+                **info(),
             ), None
         output: OutputSpec = source_spec.outputs[link.slot]
         if not definition.wants_input_types and not types_match(output.type, inp.type):
@@ -150,18 +153,20 @@ class _Validator:
                 "Return type mismatch between linked nodes",
                 f"{inp.name}, received_type({received}) mismatch input_type({inp.type})",
                 received_type=received,
-                **info,
+                **info(),
             ), None
         return None, output.type
 
     def _check_constant(self, inp: InputSpec, value: Any, definition: NodeDefinition) -> tuple[dict[str, Any] | None, Any]:
-        info = dict(input_name=inp.name, input_config=inp.to_object_info(), received_value=value)
+        def info() -> dict[str, Any]:
+            return dict(input_name=inp.name, input_config=inp.to_object_info(), received_value=value)
+
         if not inp.is_widget and inp.type not in ("*",) and _numeric_link(value):
             return error(
                 "bad_linked_input",
                 "Bad linked input, node ids in links must be strings",
                 f"{inp.name}: {value!r} (write [\"{value[0]}\", {value[1]}])",
-                **info,
+                **info(),
             ), None
         try:
             value = _coerce(inp, value)
@@ -171,18 +176,18 @@ class _Validator:
                 f"Failed to convert an input value to a {inp.type} value",
                 f"{inp.name}, {value!r}, {exc}",
                 exception_message=str(exc),
-                **info,
+                **info(),
             ), None
         if inp.name in definition.validated_inputs:
             return None, value
         if inp.type in ("INT", "FLOAT"):
             if inp.min is not None and value < inp.min:
-                return error("value_smaller_than_min", f"Value {value} smaller than min of {_num(inp.min)}", inp.name, **info), None
+                return error("value_smaller_than_min", f"Value {value} smaller than min of {_num(inp.min)}", inp.name, **info()), None
             if inp.max is not None and value > inp.max:
-                return error("value_bigger_than_max", f"Value {value} bigger than max of {_num(inp.max)}", inp.name, **info), None
+                return error("value_bigger_than_max", f"Value {value} bigger than max of {_num(inp.max)}", inp.name, **info()), None
         if inp.type == "COMBO" and inp.options is not None and value not in inp.options:
             shown = list(inp.options) if len(inp.options) <= 20 else f"(list of length {len(inp.options)})"
-            return error("value_not_in_list", "Value not in list", f"{inp.name}: '{value}' not in {shown}", **info), None
+            return error("value_not_in_list", "Value not in list", f"{inp.name}: '{value}' not in {shown}", **info()), None
         return None, value
 
     def _custom_validation(
@@ -206,9 +211,14 @@ def _declared_inputs_only(prompt: ApiPrompt, checker: _Validator) -> ApiPrompt:
     for nid, node in prompt.nodes.items():
         spec = checker.spec_of(node.class_type)
         if spec is not None and any(spec.input(name) is None for name in node.inputs):
-            node = node.model_copy(update={"inputs": {k: v for k, v in node.inputs.items() if spec.input(k) is not None}})
+            node = _with_inputs(node, {k: v for k, v in node.inputs.items() if spec.input(k) is not None})
         nodes[nid] = node
-    return ApiPrompt.model_validate(nodes)
+    return ApiPrompt.model_construct(root=nodes)
+
+
+def _with_inputs(node: ApiNode, inputs: dict[str, Any]) -> ApiNode:
+    """A copy of an (already validated) node with other inputs, without re-validating."""
+    return ApiNode.model_construct(class_type=node.class_type, inputs=inputs, meta=node.meta, **(node.model_extra or {}))
 
 
 def check_nodes(
@@ -225,7 +235,7 @@ def check_nodes(
     for nid in added:
         errors, values = checker.check_node(nid)
         problems += [f"node {nid} ({added[nid].class_type}): {e['message']} ({e['details']})" for e in errors]
-        coerced[nid] = checker.prompt.nodes[nid].model_copy(update={"inputs": values})
+        coerced[nid] = _with_inputs(checker.prompt.nodes[nid], values)
     return coerced, problems
 
 
@@ -289,7 +299,7 @@ def validate_prompt(
     relevant = ancestors_of(graph, outputs)
     own_errors: dict[str, list[dict[str, Any]]] = {}
     coerced: dict[str, dict[str, Any]] = {}
-    for cycle in cycles(graph.subgraph(relevant)):
+    for cycle in cycles(graph, relevant):
         path = " → ".join([*cycle, cycle[0]])
         for nid in cycle:
             own_errors[nid] = [error("dependency_cycle", "Dependency cycle detected", f"nodes {path} depend on each other")]
@@ -313,9 +323,7 @@ def validate_prompt(
             entry = node_errors.setdefault(nid, {"errors": own_errors[nid], "dependent_outputs": [], "class_type": prompt.nodes[nid].class_type})
             entry["dependent_outputs"].append(out)
 
-    checked = ApiPrompt.model_validate(
-        {nid: node.model_copy(update={"inputs": coerced.get(nid, node.inputs)}) for nid, node in prompt.nodes.items()}
-    )
+    checked = ApiPrompt.model_construct(root={nid: _with_inputs(node, coerced.get(nid, node.inputs)) for nid, node in prompt.nodes.items()})
     if not good_outputs:
         lines = [f"{e['message']}: {e['details']}" for entry in node_errors.values() for e in entry["errors"]]
         top = error("prompt_outputs_failed_validation", "Prompt outputs failed validation", "\n".join(lines))

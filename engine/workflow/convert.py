@@ -208,21 +208,23 @@ def widget_values(node: UiNode, spec: NodeSpec) -> dict[str, Any]:
     """Map a node's saved `widgets_values` (list or dict) onto its widget input names."""
     saved = node.widgets_values
     layout = widget_layout(spec)
+    out: dict[str, Any] = {}
     if isinstance(saved, dict):
-        return {i.name: saved[i.name] for i in layout if i is not None and i.name in saved}
-    values, out, pos = list(saved or []), {}, 0
-    for widget in layout:
-        if pos >= len(values):
-            if widget is not None and (default := _default(widget)) is not None:
-                out[widget.name] = default
-            continue
-        if widget is None:  # the upload button's stored value
+        out = {i.name: saved[i.name] for i in layout if i is not None and i.name in saved}
+    else:
+        values, pos = list(saved or []), 0
+        for widget in layout:
+            if pos >= len(values):
+                break
             pos += 1
-            continue
-        out[widget.name] = values[pos]
-        pos += 1
-        if widget.frontend_only_values and pos < len(values) and values[pos] in CONTROL_VALUES:
-            pos += widget.frontend_only_values
+            if widget is None:  # the upload button's stored value
+                continue
+            out[widget.name] = values[pos - 1]
+            if widget.frontend_only_values and pos < len(values) and values[pos] in CONTROL_VALUES:
+                pos += widget.frontend_only_values
+    for widget in layout:
+        if widget is not None and widget.name not in out and (default := _default(widget)) is not None:
+            out[widget.name] = default
     return out
 
 

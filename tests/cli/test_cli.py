@@ -1,0 +1,141 @@
+"""The `sdflow` command line, end to end on model-free workflows."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from engine.cli import main
+from tests.conftest import COMFY_WORKFLOWS, REPO
+
+SUMMARY = re.compile(r"^executed (\d+) nodes, cached (\d+), failed (\d+) in [\d.]+ s$", re.M)
+UTILITY = COMFY_WORKFLOWS / "utility_interpolation_image_upscale.json"
+
+
+def summary(text: str) -> tuple[int, int, int]:
+    match = SUMMARY.search(text)
+    assert match, text
+    return tuple(map(int, match.groups()))  # type: ignore[return-value]
+
+
+@pytest.fixture
+def base(tmp_path: Path) -> Path:
+    """A base folder whose input/ holds the image the shared utility workflow loads."""
+    (tmp_path / "input").mkdir()
+    Image.new("RGBA", (24, 16), (200, 100, 50, 255)).save(tmp_path / "input" / "pray.png")
+    return tmp_path
+
+
+def run(capsys, *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_runs_the_shared_ui_workflow_and_caches_nothing_twice(base: Path, capsys) -> None:
+    code, out, err = run(capsys, "run", str(UTILITY), "--base-dir", str(base), "--no-plugins")
+    assert code == 0, err
+    assert summary(out) == (4, 0, 0)
+    saved = base / "output" / "ComfyUI_00001_.png"
+    assert f"saved {saved}" in out
+    with Image.open(saved) as image:
+        assert image.size == (48, 32)  # ImageScaleBy lanczos x2
+        metadata = image.text
+    assert json.loads(metadata["prompt"])["3"]["class_type"] == "ImageScaleBy"
+    assert json.loads(metadata["workflow"])["nodes"]  # the UI workflow travels in the PNG
+    assert len(list((base / "temp").glob("*.png"))) == 2  # Image Compare's two previews
+
+
+def test_set_overrides_by_id_and_title(base: Path, capsys) -> None:
+    code, out, err = run(
+        capsys, "run", str(UTILITY), "--base-dir", str(base), "--no-plugins",
+        "--set", "3.scale_by=0.5", "--set", "Save Image.filename_prefix=half/small",
+    )
+    assert code == 0, err
+    with Image.open(base / "output" / "half" / "small_00001_.png") as image:
+        assert image.size == (12, 8)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("3.scale=2", "has no input 'scale'"),
+        ("99.scale_by=2", "no node with id or title '99'"),
+        ("scale_by", "expected NODE.INPUT=VALUE"),
+    ],
+)
+def test_bad_overrides_are_explained(base: Path, capsys, override: str, message: str) -> None:
+    code, _, err = run(capsys, "run", str(UTILITY), "--base-dir", str(base), "--no-plugins", "--set", override)
+    assert code == 2
+    assert message in err
+
+
+def test_validation_errors_name_node_input_and_reason(base: Path, capsys) -> None:
+    code, _, err = run(capsys, "run", str(UTILITY), "--base-dir", str(base), "--no-plugins", "--set", "3.scale_by=100")
+    assert code == 1
+    assert "node 3 (ImageScaleBy), input 'scale_by': Value 100.0 bigger than max of 8" in err
+
+
+def test_a_failing_output_gives_a_nonzero_status_while_others_finish(tmp_path: Path, capsys) -> None:
+    prompt = {
+        "1": {"class_type": "EmptyImage", "inputs": {"width": 8, "height": 8, "batch_size": 1, "color": 0}},
+        "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "fine"}},
+        "3": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "../escape"}},
+    }
+    path = tmp_path / "prompt.json"
+    path.write_text(json.dumps(prompt))
+    code, out, err = run(capsys, "run", str(path), "--base-dir", str(tmp_path), "--no-plugins")
+    assert code == 1
+    assert summary(out) == (2, 0, 1)
+    assert (tmp_path / "output" / "fine_00001_.png").exists()
+    assert "Save Image (node 3): input 'filename_prefix'" in err
+
+
+def test_unreadable_and_unknown_workflows_fail_cleanly(tmp_path: Path, capsys) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text("{ not json")
+    code, _, err = run(capsys, "run", str(bad), "--base-dir", str(tmp_path))
+    assert code == 2 and "is not valid JSON" in err
+    code, _, err = run(capsys, "run", str(COMFY_WORKFLOWS / "default.json"), "--base-dir", str(tmp_path), "--no-plugins")
+    assert code == 2 and "CheckpointLoaderSimple (node 4)" in err
+
+
+def test_convert_with_object_info_for_uninstalled_nodes(tmp_path: Path, capsys) -> None:
+    target = tmp_path / "api.json"
+    code, _, err = run(
+        capsys, "convert", str(COMFY_WORKFLOWS / "default.json"), "-o", str(target), "--no-plugins",
+        "--object-info", str(REPO / "tests" / "data" / "comfyui_sd_object_info.json"),
+    )
+    assert code == 0, err
+    assert json.loads(target.read_text()) == json.loads((REPO / "tests" / "data" / "api" / "default.json").read_text())
+
+
+def test_nodes_lists_json_and_errors(tmp_path: Path, capsys) -> None:
+    plugins = tmp_path / "custom_nodes"
+    plugins.mkdir()
+    (plugins / "broken.py").write_text("raise RuntimeError('missing dependency foo')\n")
+    code, out, _ = run(capsys, "nodes", "--json", "--base-dir", str(tmp_path))
+    info = json.loads(out)
+    assert code == 0 and info["LoadImage"]["input"]["required"]["image"][1]["image_upload"] is True
+    code, out, _ = run(capsys, "nodes", "--errors", "--base-dir", str(tmp_path))
+    assert "broken.py: import failed: RuntimeError('missing dependency foo')" in out
+    assert "Traceback" in out
+    code, out, _ = run(capsys, "nodes", "ImageScale", "--base-dir", str(tmp_path))
+    assert "in  width: INT" in out
+
+
+def test_installed_console_script(base: Path) -> None:
+    """The real `sdflow` executable, in a separate process, as a user runs it."""
+    executable = shutil.which("sdflow", path=str(Path(sys.executable).parent))
+    assert executable, "the sdflow console script is not installed in this environment"
+    done = subprocess.run([executable, "run", str(UTILITY), "--base-dir", str(base)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert summary(done.stdout) == (4, 0, 0)
+    assert "nodes" in done.stderr  # the tqdm bar

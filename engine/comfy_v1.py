@@ -13,7 +13,7 @@ import inspect
 from typing import Any, Callable
 
 from engine.context import NodeContext
-from engine.definition import NodeDefinition, NodeResult
+from engine.definition import ExecutionBlocker, NodeDefinition, NodeResult
 from engine.folders import Folders
 from engine.spec import InputSpec, NodeSpec, OutputSpec
 
@@ -54,6 +54,11 @@ class ComfyV1Definition(NodeDefinition):
         self._hidden_kinds = {i.name: i.type for i in spec.inputs if i.section == "hidden"}
         self._visible_inputs = [i.name for i in spec.inputs if i.section != "hidden"]
         self._input_is_list = spec.input_is_list
+        if validate and _takes_kwargs(validate):
+            # ComfyUI: a `**kwargs` VALIDATE_INPUTS gets every input and replaces all built-in checks
+            self.validated_inputs = frozenset(self._visible_inputs)
+        # ComfyUI keys nodes that read their own id (UNIQUE_ID) by node id, like NOT_IDEMPOTENT ones
+        self.not_idempotent = self.not_idempotent or "UNIQUE_ID" in self._hidden_kinds.values()
 
     def spec(self, folders: Folders) -> NodeSpec:
         cls = self.cls
@@ -122,6 +127,8 @@ class ComfyV1Definition(NodeDefinition):
     def call(self, inputs: dict[str, Any], ctx: NodeContext) -> NodeResult:
         function = getattr(self.cls(), self.cls.FUNCTION)
         result = _run(function(**inputs, **self._hidden(ctx)))
+        if isinstance(result, ExecutionBlocker):  # ComfyUI blocks every output with it
+            return NodeResult(values=(result,) * len(self.cls.RETURN_TYPES))
         if isinstance(result, dict):
             values = result.get("result", ())
             return NodeResult(values=tuple(values), ui=result.get("ui"), expand=result.get("expand"))
@@ -138,6 +145,10 @@ class ComfyV1Definition(NodeDefinition):
 
 def _parameters(function: Callable[..., Any]) -> set[str]:
     return {p.name for p in inspect.signature(function).parameters.values() if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
+
+
+def _takes_kwargs(function: Callable[..., Any]) -> bool:
+    return any(p.kind is p.VAR_KEYWORD for p in inspect.signature(function).parameters.values())
 
 
 def _call_with_accepted(function: Callable[..., Any], kwargs: dict[str, Any]) -> Any:

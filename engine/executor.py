@@ -34,11 +34,11 @@ from engine.definition import ExecutionBlocker, NodeDefinition, NodeResult
 from engine.errors import NodeInputError
 from engine.events import EventBus, timestamp_ms
 from engine.folders import Folders
-from engine.plan import ancestors_of, dependency_graph, topological_order
+from engine.plan import ancestors_of, cycles, dependency_graph, topological_order
 from engine.registry import Registry
 from engine.spec import NodeSpec
 from engine.validation import ValidationResult, check_nodes, validate_prompt
-from engine.workflow.api import ApiNode, ApiPrompt, Link, parse_input_value
+from engine.workflow.api import ApiNode, ApiPrompt, Link, dump_input_value, parse_input_value
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +167,8 @@ class _PromptRun:
     # ---- set-up -------------------------------------------------------------------------
 
     def _lazy_map(self, nodes: dict[str, ApiNode]) -> dict[str, frozenset[str]]:
-        return {nid: frozenset(i.name for i in self.specs[n.class_type].inputs if i.lazy) for nid, n in nodes.items()}
+        # nodes whose spec failed are never run (validation kept them out of every output's subgraph)
+        return {nid: frozenset(i.name for i in self.specs[n.class_type].inputs if i.lazy) for nid, n in nodes.items() if n.class_type in self.specs}
 
     def _definition(self, node_id: str) -> NodeDefinition:
         definition = self.x.registry.get(self.nodes[node_id].class_type)
@@ -274,7 +275,16 @@ class _PromptRun:
         if nid in self.expanding:
             self._finish_expansion(nid)
             return
-        if self._wait_for_lazy(nid):
+        if self._reuse_cached(nid):
+            return
+        try:
+            waiting = self._wait_for_lazy(nid)
+        except Interrupted:
+            raise
+        except Exception as exc:  # the node's check_lazy_status failed: the node fails, not the prompt
+            self._fail(nid, self._describe(nid, exc), publish=True)
+            return
+        if waiting:
             return
         node = self.nodes[nid]
         self._publish(ev.EXECUTING, {"node": nid, "display_node": self.display.get(nid, nid), "prompt_id": self.prompt_id})
@@ -293,6 +303,19 @@ class _PromptRun:
             return
         self._complete(nid, outputs, ui)
         log.debug("node %s (%s) done", nid, node.class_type)
+
+    def _reuse_cached(self, nid: str) -> bool:
+        """Take the outputs an identical node (same content key) stored earlier in this prompt."""
+        entry = self.x.cache.get(self.keys[nid])
+        if entry is None:
+            return False
+        self.results[nid] = entry.outputs
+        self.from_cache.add(nid)
+        self.result.cached.append(nid)
+        if entry.ui:
+            self.result.ui[nid] = entry.ui
+            self._publish_executed(nid, entry.ui)
+        return True
 
     def _failed_producer(self, nid: str) -> tuple[str, str] | None:
         for name, link in self.nodes[nid].links().items():
@@ -399,10 +422,15 @@ class _PromptRun:
         raw_nodes = {}
         for graph in graphs:
             for old, data in graph.items():
-                inputs = {k: _renamed(parse_input_value(v), rename) for k, v in (data.get("inputs") or {}).items()}
+                # back to JSON form, so that a list literal is not read as a link when validated below
+                inputs = {k: dump_input_value(_renamed(parse_input_value(v), rename)) for k, v in (data.get("inputs") or {}).items()}
                 raw_nodes[rename[old]] = {**data, "inputs": inputs}
         try:
             added, problems = check_nodes(ApiPrompt.model_validate(raw_nodes).nodes, self.nodes, self.x.registry, self.x.folders, self.x.services)
+            values = tuple([_renamed(v, rename) for v in slot] for slot in outputs)
+            if not problems:
+                problems = [f"nodes {' → '.join([*c, c[0]])} form a dependency cycle" for c in cycles(dependency_graph(added))]
+            problems = problems or self._bad_result_links(values, added)
         except Exception as exc:
             self._fail(nid, self._describe(nid, exc), publish=True)
             return
@@ -419,12 +447,28 @@ class _PromptRun:
         for j, new_id in enumerate(new_order):
             self.rank[new_id] = self.rank[nid] + (j,)
         self._compute_keys(new_order)
-        self.expanding[nid] = (tuple([_renamed(v, rename) for v in slot] for slot in outputs), ui)
+        self.expanding[nid] = (values, ui)
         self.rank[nid] = self.rank[nid] + (len(new_order),)
         targets = [v.node_id for slot in self.expanding[nid][0] for v in slot if isinstance(v, Link)]
         for t in targets:
             self.graph.add_edge(t, nid, lazy=False)
         self._enqueue([*targets, nid])
+
+    def _bad_result_links(self, values: tuple[list[Any], ...], added: dict[str, ApiNode]) -> list[str]:
+        """Problems with the links an expanding node returns as its result (they must name real outputs)."""
+        problems = []
+        for link in (v for slot in values for v in slot if isinstance(v, Link)):
+            if link.node_id in added:
+                class_type = added[link.node_id].class_type
+                count = len((self.specs.get(class_type) or self.x.registry.get(class_type).spec(self.x.folders)).outputs)  # type: ignore[union-attr]
+            elif link.node_id in self.results:
+                count = len(self.results[link.node_id])
+            else:
+                problems.append(f"its result links to node {link.node_id}, which is neither in the subgraph nor computed")
+                continue
+            if not 0 <= link.slot < count:
+                problems.append(f"its result links to output {link.slot} of node {link.node_id}, which has {count} outputs")
+        return problems
 
     def _finish_expansion(self, nid: str) -> None:
         values, ui = self.expanding.pop(nid)

@@ -216,6 +216,10 @@ def _input_spec(name: str, field: FieldInfo, input_is_list: bool) -> InputSpec:
     """Map one pydantic field onto an InputSpec."""
     meta = _meta(field)
     annotation, admits_none = _strip_optional(field.annotation)
+    # pydantic moves the metadata of a top-level Annotated[...] into `field.metadata`
+    socket = next((m for m in field.metadata if isinstance(m, Socket)), None)
+    if socket is not None:
+        annotation = Annotated[annotation, socket]
     if input_is_list:
         annotation = _list_item(annotation, name)
     type_, options = _wire_type(annotation, name)

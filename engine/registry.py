@@ -77,6 +77,9 @@ class Registry:
         Native packs export `NODES = [NodeClass, ...]`; ComfyUI packs export
         `NODE_CLASS_MAPPINGS` (plus `NODE_DISPLAY_NAME_MAPPINGS` and `WEB_DIRECTORY`).
         """
+        web = getattr(module, "WEB_DIRECTORY", None)
+        if web and getattr(module, "__file__", None):  # recorded first: editor-only packs have no nodes
+            self.web_directories[source] = (Path(module.__file__).parent / web).resolve()
         candidates: list[tuple[str | None, Any]] = [(None, cls) for cls in getattr(module, "NODES", [])]
         candidates += list((getattr(module, "NODE_CLASS_MAPPINGS", None) or {}).items())
         if not candidates:
@@ -92,9 +95,6 @@ class Registry:
                 continue
             if self.add(definition, builtin=builtin):
                 added.append(definition.class_type)
-        web = getattr(module, "WEB_DIRECTORY", None)
-        if web and getattr(module, "__file__", None):
-            self.web_directories[source] = (Path(module.__file__).parent / web).resolve()
         return added
 
     def specs(self, folders: Folders) -> dict[str, NodeSpec]:

@@ -76,8 +76,8 @@ class InputSpec(BaseModel):
         opts: dict[str, Any] = {}
         for option, field in _FIELD_OPTIONS.items():
             value = getattr(self, field)
-            # flags show only when set; `round: false` is meaningful (no rounding) and is kept
-            if value is not None and (value is not False or option == "round"):
+            # flags show only when set; `round: false` (no rounding) and `default: false` are kept
+            if value is not None and (value is not False or option in ("round", "default")):
                 opts[option] = value
         opts.update(self.extra)
         first: Any = list(self.options) if self.type == "COMBO" else self.type

@@ -1,3 +1,59 @@
 """sdflow's built-in node packs."""
 
-NODES: list[type] = []
+from nodes.image_io import ImageCompare, LoadImage, LoadImageMask, PreviewImage, SaveImage
+from nodes.image_transform import (
+    EmptyImage,
+    ImageBatch,
+    ImageCompositeMasked,
+    ImageCrop,
+    ImageInvert,
+    ImagePadForOutpaint,
+    ImageScale,
+    ImageScaleBy,
+    ImageScaleToTotalPixels,
+)
+from nodes.mask import (
+    FeatherMask,
+    GrowMask,
+    ImageToMask,
+    InvertMask,
+    MaskComposite,
+    MaskToImage,
+    SolidMask,
+    ThresholdMask,
+)
+from nodes.primitives import PrimitiveBoolean, PrimitiveFloat, PrimitiveInt, PrimitiveString, PrimitiveStringMultiline
+
+NODES: list[type] = [
+    # primitives
+    PrimitiveInt,
+    PrimitiveFloat,
+    PrimitiveString,
+    PrimitiveStringMultiline,
+    PrimitiveBoolean,
+    # image files
+    LoadImage,
+    LoadImageMask,
+    SaveImage,
+    PreviewImage,
+    ImageCompare,
+    # image transforms
+    ImageScale,
+    ImageScaleBy,
+    ImageScaleToTotalPixels,
+    ImageInvert,
+    ImageBatch,
+    EmptyImage,
+    ImagePadForOutpaint,
+    ImageCrop,
+    ImageCompositeMasked,
+    # masks
+    SolidMask,
+    InvertMask,
+    MaskToImage,
+    ImageToMask,
+    MaskComposite,
+    FeatherMask,
+    GrowMask,
+    ThresholdMask,
+]

@@ -66,12 +66,12 @@ def synthetic_prompt(count: int, seed: int = 0) -> dict[str, Any]:
     n_seeds = max(2, count // 10)
     n_sinks = max(1, count // 100)
     for i in range(n_seeds):
-        prompt[str(i)] = {"class_type": "Seed", "inputs": {"value": rng.randrange(1000)}}
+        prompt[str(i)] = {"class_type": "Seed", "inputs": {"value": i}}  # distinct, so nothing dedupes
     for i in range(n_seeds, count - n_sinks):
         a, b = i - 1, (i - n_seeds if i < 2 * n_seeds else rng.randrange(i))
         prompt[str(i)] = {"class_type": "Mix", "inputs": {"a": [str(a), 0], "b": [str(b), 0], "salt": rng.randrange(1000)}}
     for i in range(count - n_sinks, count):
-        prompt[str(i)] = {"class_type": "Sink", "inputs": {"value": [str(count - n_sinks - 1 - (i % 5)), 0]}}
+        prompt[str(i)] = {"class_type": "Sink", "inputs": {"value": [str(i - n_sinks), 0]}}
     return prompt
 
 

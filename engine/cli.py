@@ -117,7 +117,7 @@ def _run(args: argparse.Namespace) -> int:
         result = _execute_interruptibly(runtime, prompt, extra_data)
     except PromptInvalid as exc:
         progress.close()
-        for line in describe_errors(exc.validation):
+        for line in describe_errors(exc.validation.node_errors, exc.validation.error):
             print(f"error: {line}", file=sys.stderr)
         return 1
     finally:
@@ -213,6 +213,11 @@ class _Progress:
 
 
 def _report(runtime: Runtime, result: ExecutionResult) -> int:
+    for line in describe_errors(result.node_errors):
+        print(f"error: {line}", file=sys.stderr)
+    dropped = {out for entry in result.node_errors.values() for out in entry["dependent_outputs"]}
+    if dropped:
+        print(f"error: output node(s) {', '.join(sorted(dropped))} did not run: their inputs failed validation", file=sys.stderr)
     for failure in result.failures.values():
         if failure.caused_by is None:
             print(f"error: {failure.message}", file=sys.stderr)
@@ -225,7 +230,7 @@ def _report(runtime: Runtime, result: ExecutionResult) -> int:
     if result.status == "interrupted":
         print("interrupted", file=sys.stderr)
     print(f"executed {len(result.executed)} nodes, cached {len(result.cached)}, failed {len(result.failed)} in {result.seconds:.2f} s")
-    return 0 if result.ok else 1
+    return 0 if result.ok and not dropped else 1
 
 
 # ---- convert ----------------------------------------------------------------------------------

@@ -99,19 +99,18 @@ class ComfyV1Definition(NodeDefinition):
             experimental=bool(getattr(cls, "EXPERIMENTAL", False)),
         )
 
-    def fingerprint(self, constants: dict[str, Any], ctx: NodeContext) -> Any:
+    def fingerprint(self, inputs: dict[str, Any], ctx: NodeContext) -> Any:
         is_changed = getattr(self.cls, "IS_CHANGED", None)
         if is_changed is None:
             return None
-        # ComfyUI passes linked inputs as None: only constants are known before running
-        linked = {name: None for name in self._visible_inputs if name not in constants}
-        return _run(_call_with_accepted(is_changed, {**linked, **constants, **self._hidden(ctx)}))
+        return _run(_call_with_accepted(is_changed, {**inputs, **self._hidden(ctx)}))
 
-    def validate(self, constants: dict[str, Any], input_types: dict[str, Any], ctx: NodeContext) -> str | None:
+    def validate(self, inputs: dict[str, Any], input_types: dict[str, Any], ctx: NodeContext) -> str | None:
         validate = getattr(self.cls, "VALIDATE_INPUTS", None)
         if validate is None:
             return None
-        args = {name: constants.get(name) for name in self.validated_inputs}
+        # absent optional inputs are not passed, so the function's own defaults apply
+        args = {name: inputs[name] for name in self.validated_inputs if name in inputs}
         if self.wants_input_types:
             args["input_types"] = input_types
         result = _run(_call_with_accepted(validate, args))

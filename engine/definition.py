@@ -55,12 +55,15 @@ class NodeDefinition(ABC):
     def spec(self, folders: Folders) -> NodeSpec:
         """The current spec (option lists that come from folders are read now)."""
 
-    def fingerprint(self, constants: dict[str, Any], ctx: NodeContext) -> Any:
-        """A value folded into the cache key (ComfyUI's IS_CHANGED); None when not defined."""
+    def fingerprint(self, inputs: dict[str, Any], ctx: NodeContext) -> Any:
+        """A value folded into the cache key (ComfyUI's IS_CHANGED); None when not defined.
+
+        `inputs` holds the inputs present in the prompt, linked ones as None (not computed yet).
+        """
         return None
 
-    def validate(self, constants: dict[str, Any], input_types: dict[str, Any], ctx: NodeContext) -> str | None:
-        """An error message when the node rejects its constant inputs, else None."""
+    def validate(self, inputs: dict[str, Any], input_types: dict[str, Any], ctx: NodeContext) -> str | None:
+        """An error message when the node rejects its inputs (as for `fingerprint`), else None."""
         return None
 
     def lazy_inputs_needed(self, inputs: dict[str, Any], ctx: NodeContext) -> list[str]:

@@ -28,7 +28,7 @@ from typing import Any, Literal
 import torch
 
 from engine import events as ev
-from engine.cache import OutputCache, cache_key, unique_key
+from engine.cache import CacheEntry, OutputCache, cache_key, unique_key
 from engine.context import Interrupted, NodeContext, Services
 from engine.definition import ExecutionBlocker, NodeDefinition, NodeResult
 from engine.errors import NodeInputError
@@ -38,7 +38,7 @@ from engine.plan import ancestors_of, cycles, dependency_graph, topological_orde
 from engine.registry import Registry
 from engine.spec import NodeSpec
 from engine.validation import ValidationResult, check_nodes, validate_prompt
-from engine.workflow.api import ApiNode, ApiPrompt, Link, dump_input_value, parse_input_value
+from engine.workflow.api import ApiNode, ApiPrompt, Link, dump_input_value, known_before_run, parse_input_value
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +80,8 @@ class ExecutionResult:
     ui: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: the execution_* events of this run as [event, data] pairs (history's status.messages)
     messages: list[list[Any]] = field(default_factory=list)
+    #: outputs validation dropped, in ComfyUI's node_errors shape (the others ran)
+    node_errors: dict[str, dict[str, Any]] = field(default_factory=dict)
     seconds: float = 0.0
 
     @property
@@ -162,7 +164,7 @@ class _PromptRun:
         self.expanding: dict[str, tuple[tuple[list[Any], ...], dict[str, Any] | None]] = {}
         self.heap: list[tuple[tuple[int, ...], str]] = []
         self.queued: set[str] = set()
-        self.result = ExecutionResult(prompt_id, "success", list(self.outputs))
+        self.result = ExecutionResult(prompt_id, "success", list(self.outputs), node_errors=validation.node_errors)
 
     # ---- set-up -------------------------------------------------------------------------
 
@@ -193,10 +195,10 @@ class _PromptRun:
             node = self.nodes[nid]
             definition = self._definition(nid)
             spec = self.specs[node.class_type]
-            constants = {k: v for k, v in node.inputs.items() if not isinstance(v, Link) and spec.input(k) is not None}
+            constants = {k: v for k, v in node.inputs.items() if not isinstance(v, Link)}
             links = {k: (self.keys[v.node_id], v.slot) for k, v in node.links().items() if v.node_id in self.keys}
             try:
-                fingerprint = definition.fingerprint(constants, self._context(nid))
+                fingerprint = definition.fingerprint(known_before_run(node.inputs), self._context(nid))
             except Exception:
                 log.warning("fingerprint of node %s (%s) failed; it will always run", nid, node.class_type, exc_info=True)
                 self.keys[nid] = unique_key()
@@ -223,10 +225,7 @@ class _PromptRun:
         for nid in order:
             entry = self.x.cache.get(self.keys[nid])
             if entry is not None:
-                self.results[nid] = entry.outputs
-                self.from_cache.add(nid)
-                if entry.ui:
-                    self.result.ui[nid] = entry.ui
+                self._adopt(nid, entry)
         needed = ancestors_of(self.graph, self.outputs, strong_only=True, stop=self.from_cache)
         self.result.cached = [n for n in order if n in needed and n in self.from_cache]
         self._publish(ev.EXECUTION_START, {"prompt_id": self.prompt_id, "timestamp": timestamp_ms()}, record=True)
@@ -289,7 +288,7 @@ class _PromptRun:
         node = self.nodes[nid]
         self._publish(ev.EXECUTING, {"node": nid, "display_node": self.display.get(nid, nid), "prompt_id": self.prompt_id})
         try:
-            outputs, ui, expansions = self._call(nid)
+            outputs, ui, expansion = self._call(nid)
         except Interrupted:
             raise
         except _Blocked as blocked:
@@ -298,8 +297,8 @@ class _PromptRun:
         except Exception as exc:
             self._fail(nid, self._describe(nid, exc), publish=True)
             return
-        if expansions:
-            self._expand(nid, outputs, ui, expansions)
+        if expansion:
+            self._expand(nid, outputs, ui, expansion)
             return
         self._complete(nid, outputs, ui)
         log.debug("node %s (%s) done", nid, node.class_type)
@@ -309,13 +308,18 @@ class _PromptRun:
         entry = self.x.cache.get(self.keys[nid])
         if entry is None:
             return False
-        self.results[nid] = entry.outputs
-        self.from_cache.add(nid)
+        self._adopt(nid, entry)
         self.result.cached.append(nid)
         if entry.ui:
-            self.result.ui[nid] = entry.ui
             self._publish_executed(nid, entry.ui)
         return True
+
+    def _adopt(self, nid: str, entry: CacheEntry) -> None:
+        """Use a cache entry as the node's result."""
+        self.results[nid] = entry.outputs
+        self.from_cache.add(nid)
+        if entry.ui:
+            self.result.ui[nid] = entry.ui
 
     def _failed_producer(self, nid: str) -> tuple[str, str] | None:
         for name, link in self.nodes[nid].links().items():
@@ -365,8 +369,12 @@ class _PromptRun:
                 inputs[name] = [value]
         return inputs
 
-    def _call(self, nid: str) -> tuple[tuple[list[Any], ...], dict[str, Any] | None, list[dict[str, Any]]]:
-        """Call the node once per list element and gather per-slot output lists."""
+    def _call(self, nid: str) -> tuple[tuple[list[Any], ...], dict[str, Any] | None, dict[str, Any]]:
+        """Call the node once per list element and gather per-slot output lists.
+
+        Subgraphs returned for expansion come back merged, their node ids made unique per call
+        (`<node>.<id>`, or `<node>.<call>.<id>` when the node is called several times).
+        """
         definition = self._definition(nid)
         spec = self.specs[self.nodes[nid].class_type]
         inputs = self._gather(nid)
@@ -380,8 +388,8 @@ class _PromptRun:
             calls = [{k: v[min(i, len(v) - 1)] for k, v in inputs.items()} for i in range(count)]
         outputs: tuple[list[Any], ...] = tuple([] for _ in spec.outputs)
         uis: list[dict[str, Any]] = []
-        expansions: list[dict[str, Any]] = []
-        for call_inputs in calls:
+        expansion: dict[str, Any] = {}
+        for index, call_inputs in enumerate(calls):
             ctx.check_interrupt()
             blocker = None if spec.input_is_list else next((v for v in call_inputs.values() if isinstance(v, ExecutionBlocker)), None)
             if blocker is not None:
@@ -393,8 +401,10 @@ class _PromptRun:
             result: NodeResult = definition.call(call_inputs, ctx)
             values = result.values
             if result.expand:
-                expansions.append(result.expand)
-                values = tuple(parse_input_value(v) for v in values)
+                prefix = f"{nid}." if len(calls) == 1 else f"{nid}.{index}."
+                rename = {old: prefix + old for old in result.expand}
+                expansion.update({rename[old]: _renamed_node(data, rename) for old, data in result.expand.items()})
+                values = tuple(_renamed(parse_input_value(v), rename) for v in values)
             if len(values) != len(spec.outputs):
                 raise TypeError(f"returned {len(values)} values for {len(spec.outputs)} outputs")
             for slot, (out, value) in enumerate(zip(spec.outputs, values)):
@@ -404,7 +414,7 @@ class _PromptRun:
                     outputs[slot].append(value)
             if result.ui:
                 uis.append(result.ui)
-        return outputs, _merge_ui(uis), expansions
+        return outputs, _merge_ui(uis), expansion
 
     def _complete(self, nid: str, outputs: tuple[list[Any], ...], ui: dict[str, Any] | None) -> None:
         self.results[nid] = outputs
@@ -416,18 +426,10 @@ class _PromptRun:
 
     # ---- node expansion -------------------------------------------------------------------
 
-    def _expand(self, nid: str, outputs: tuple[list[Any], ...], ui: dict[str, Any] | None, graphs: list[dict[str, Any]]) -> None:
-        """Add the subgraph(s) a node returned; the node completes when their results exist."""
-        rename = {old: f"{nid}.{old}" for graph in graphs for old in graph}
-        raw_nodes = {}
-        for graph in graphs:
-            for old, data in graph.items():
-                # back to JSON form, so that a list literal is not read as a link when validated below
-                inputs = {k: dump_input_value(_renamed(parse_input_value(v), rename)) for k, v in (data.get("inputs") or {}).items()}
-                raw_nodes[rename[old]] = {**data, "inputs": inputs}
+    def _expand(self, nid: str, values: tuple[list[Any], ...], ui: dict[str, Any] | None, graph: dict[str, Any]) -> None:
+        """Add the subgraph a node returned; the node completes when its results exist."""
         try:
-            added, problems = check_nodes(ApiPrompt.model_validate(raw_nodes).nodes, self.nodes, self.x.registry, self.x.folders, self.x.services)
-            values = tuple([_renamed(v, rename) for v in slot] for slot in outputs)
+            added, problems = check_nodes(ApiPrompt.model_validate(graph).nodes, self.nodes, self.x.registry, self.x.folders, self.x.services)
             if not problems:
                 problems = [f"nodes {' → '.join([*c, c[0]])} form a dependency cycle" for c in cycles(dependency_graph(added))]
             problems = problems or self._bad_result_links(values, added)
@@ -528,6 +530,12 @@ class _Blocked(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+
+def _renamed_node(data: dict[str, Any], rename: dict[str, str]) -> dict[str, Any]:
+    """A returned subgraph node with its links renamed, in JSON form (so list literals stay literals)."""
+    inputs = {k: dump_input_value(_renamed(parse_input_value(v), rename)) for k, v in (data.get("inputs") or {}).items()}
+    return {**data, "inputs": inputs}
 
 
 def _renamed(value: Any, rename: dict[str, str]) -> Any:

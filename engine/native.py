@@ -96,11 +96,11 @@ class Node(BaseModel):
         raise NotImplementedError
 
     def fingerprint(self, ctx: NodeContext) -> Any:
-        """Extra cache-key material (e.g. a file hash); only constant inputs are set."""
+        """Extra cache-key material (e.g. a file hash); linked inputs are None at this point."""
         return None
 
     def check_inputs(self, ctx: NodeContext) -> str | None:
-        """Node-specific validation of constant inputs before anything runs; an error message or None."""
+        """Node-specific validation before anything runs (linked inputs are None); an error message or None."""
         return None
 
     def check_lazy(self, ctx: NodeContext) -> list[str]:
@@ -174,15 +174,15 @@ class NativeDefinition(NodeDefinition):
         )
         return self._spec.model_copy(update={"inputs": inputs})
 
-    def fingerprint(self, constants: dict[str, Any], ctx: NodeContext) -> Any:
+    def fingerprint(self, inputs: dict[str, Any], ctx: NodeContext) -> Any:
         if self.cls.fingerprint is Node.fingerprint:
             return None
-        return self.cls.model_construct(**constants).fingerprint(ctx)
+        return self.cls.model_construct(**inputs).fingerprint(ctx)
 
-    def validate(self, constants: dict[str, Any], input_types: dict[str, Any], ctx: NodeContext) -> str | None:
+    def validate(self, inputs: dict[str, Any], input_types: dict[str, Any], ctx: NodeContext) -> str | None:
         if self.cls.check_inputs is Node.check_inputs:
             return None
-        return self.cls.model_construct(**constants).check_inputs(ctx)
+        return self.cls.model_construct(**inputs).check_inputs(ctx)
 
     def lazy_inputs_needed(self, inputs: dict[str, Any], ctx: NodeContext) -> list[str]:
         return list(self.cls.model_construct(**inputs).check_lazy(ctx))

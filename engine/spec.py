@@ -6,7 +6,6 @@ all generated from it. Native nodes and ComfyUI V1 classes both end up as a Node
 
 from __future__ import annotations
 
-from functools import cached_property
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -135,12 +134,9 @@ class NodeSpec(BaseModel):
     deprecated: bool = False
     experimental: bool = False
 
-    @cached_property
-    def inputs_by_name(self) -> dict[str, InputSpec]:
-        return {i.name: i for i in self.inputs}
-
     def input(self, name: str) -> InputSpec | None:
-        return self.inputs_by_name.get(name)
+        """The input called `name`, or None."""
+        return next((i for i in self.inputs if i.name == name), None)
 
     def section(self, section: Section) -> list[InputSpec]:
         return [i for i in self.inputs if i.section == section]

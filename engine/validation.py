@@ -21,7 +21,7 @@ from engine.folders import Folders
 from engine.plan import ancestors_of, cycles, dependency_graph, natural_key, topological_order
 from engine.registry import Registry
 from engine.spec import InputSpec, NodeSpec, OutputSpec
-from engine.workflow.api import ApiNode, ApiPrompt, Link
+from engine.workflow.api import ApiNode, ApiPrompt, Link, known_before_run
 
 
 def error(type: str, message: str, details: str = "", **extra_info: Any) -> dict[str, Any]:
@@ -193,15 +193,15 @@ class _Validator:
     def _custom_validation(
         self, node_id: str, class_type: str, definition: NodeDefinition, values: dict[str, Any], input_types: dict[str, Any]
     ) -> list[dict[str, Any]]:
-        constants = {k: v for k, v in values.items() if not isinstance(v, Link)}
+        inputs = known_before_run(values)
         ctx = NodeContext(node_id, class_type, self.folders, self.services, prompt=self.raw, extra_data=self.extra_data)
         try:
-            message = definition.validate(constants, input_types, ctx)
+            message = definition.validate(inputs, input_types, ctx)
         except Exception as exc:
             return [error("exception_during_validation", "Exception when validating node", f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc())]
         if message is None:
             return []
-        names = sorted(definition.validated_inputs) or sorted(constants)
+        names = sorted(definition.validated_inputs) or sorted(k for k, v in values.items() if not isinstance(v, Link))
         return [error("custom_validation_failed", "Custom validation failed for node", f"{', '.join(names)} - {message}", input_name=", ".join(names))]
 
 
@@ -331,12 +331,12 @@ def validate_prompt(
     return ValidationResult(checked, good_outputs, None, node_errors, checker.specs)
 
 
-def describe_errors(result: ValidationResult) -> list[str]:
+def describe_errors(node_errors: dict[str, dict[str, Any]], error: dict[str, Any] | None = None) -> list[str]:
     """Readable lines naming node, input and reason, for the CLI and logs."""
     lines = []
-    if result.error and result.error["type"] != "prompt_outputs_failed_validation":
-        lines.append(f"{result.error['message']} {result.error['details']}".strip())
-    for nid, entry in result.node_errors.items():
+    if error and error["type"] != "prompt_outputs_failed_validation":
+        lines.append(f"{error['message']} {error['details']}".strip())
+    for nid, entry in node_errors.items():
         for e in entry["errors"]:
             where = f"node {nid} ({entry['class_type']})"
             name = e["extra_info"].get("input_name")

@@ -63,7 +63,7 @@ class ImageFileNode(Node):
             raise NodeInputError("image", f"cannot read {self.image} as an image: {exc}") from None
 
     def check_inputs(self, ctx: NodeContext) -> str | None:
-        if getattr(self, "image", None) is None:  # linked: nothing to check before it runs
+        if self.image is None:  # linked: nothing to check before it runs
             return None
         try:
             self.file_path(ctx)
@@ -73,7 +73,7 @@ class ImageFileNode(Node):
 
     def fingerprint(self, ctx: NodeContext) -> Any:
         """The file's sha256, so that replacing the file re-runs the node (NaN = always run when linked)."""
-        if getattr(self, "image", None) is None:
+        if self.image is None:
             return float("nan")
         return hashlib.sha256(self.file_path(ctx).read_bytes()).hexdigest()
 

@@ -55,6 +55,11 @@ def dump_input_value(value: Any) -> Any:
     return value
 
 
+def known_before_run(inputs: dict[str, Any]) -> dict[str, Any]:
+    """Inputs as known before anything runs: constants as they are, linked inputs as None."""
+    return {name: None if isinstance(value, Link) else value for name, value in inputs.items()}
+
+
 class NodeMeta(BaseModel):
     """Frontend metadata; `title` is how clients address nodes."""
 

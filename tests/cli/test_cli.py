@@ -139,3 +139,20 @@ def test_installed_console_script(base: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert summary(done.stdout) == (4, 0, 0)
     assert "nodes" in done.stderr  # the tqdm bar
+
+
+def test_outputs_dropped_by_validation_make_the_run_fail(tmp_path: Path, capsys) -> None:
+    """One output has a bad input: the valid one still runs, but the exit status says not all did."""
+    prompt = {
+        "1": {"class_type": "EmptyImage", "inputs": {"width": 8, "height": 8, "batch_size": 1, "color": 0}},
+        "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "ok"}},
+        "3": {"class_type": "ImageScaleBy", "inputs": {"image": ["1", 0], "upscale_method": "bilinear", "scale_by": 99}},
+        "4": {"class_type": "SaveImage", "inputs": {"images": ["3", 0], "filename_prefix": "big"}},
+    }
+    path = tmp_path / "prompt.json"
+    path.write_text(json.dumps(prompt))
+    code, out, err = run(capsys, "run", str(path), "--base-dir", str(tmp_path), "--no-plugins")
+    assert code == 1
+    assert (tmp_path / "output" / "ok_00001_.png").exists()
+    assert "node 3 (ImageScaleBy), input 'scale_by': Value 99.0 bigger than max of 8" in err
+    assert "output node(s) 4 did not run" in err

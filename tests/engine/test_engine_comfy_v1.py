@@ -638,3 +638,18 @@ def test_combo_output_feeds_a_combo_input(tmp_path):
     assert result.ui["2"] == {"mode": ["slow"]}
     bad = ex.validate({"1": {"class_type": "PickMode", "inputs": {}}, "2": {"class_type": "Mode", "inputs": {"mode": ["1", 1]}}})
     assert bad.node_errors["2"]["errors"][0]["details"] == "mode, received_type(STRING) mismatch input_type(COMBO)"
+
+
+def test_is_changed_omits_absent_optional_inputs(tmp_path):
+    """An optional input missing from the prompt is not passed, so the function's default applies."""
+
+    class Defaults(Changing):
+        @classmethod
+        def IS_CHANGED(cls, linked, constant, absent=41, **kwargs):
+            cls.SEEN.append({"linked": linked, "absent": absent, "others": sorted(kwargs)})
+            return 0
+
+    Defaults.SEEN = []
+    ex, _ = tn.make_executor(tmp_path, v1={"Changing": Defaults})
+    assert ex.execute(_changing_prompt()).status == "success"
+    assert Defaults.SEEN == [{"linked": None, "absent": 41, "others": []}]

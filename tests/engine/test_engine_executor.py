@@ -910,3 +910,17 @@ def test_expansion_with_a_cycle_fails_that_node(expander):
     assert result.failures["1"].exception_type == "ExpansionError"
     assert "cycle" in result.failures["1"].message
     assert result.failures["2"].caused_by == "1"
+
+
+def test_expansion_per_list_element_gets_distinct_ids(expander):
+    """A node called once per list element expands once per call, without id collisions."""
+    ex, _ = expander
+    prompt = {
+        "r": {"class_type": "Range", "inputs": {"count": 3}},
+        "1": {"class_type": "Expander", "inputs": {"value": ["r", 0]}},
+        "2": {"class_type": "Show", "inputs": {"value": ["1", 0]}},
+    }
+    result = ex.execute(prompt)
+    assert result.status == "success", result.failures
+    assert result.ui["2"] == {"value": [100, 101, 102]}
+    assert sorted(n for n in result.executed if n.startswith("1.")) == ["1.0.n1", "1.0.n2", "1.1.n1", "1.1.n2", "1.2.n1", "1.2.n2"]

@@ -285,3 +285,49 @@ def test_mapping_key_must_match_native_class_type():
     assert registry.add_module(module, source="pack") == ["One"]
     assert len(registry.errors) == 1 and registry.errors[0].node == "Other"
     assert "differs from the node's class_type" in registry.errors[0].message
+
+
+def test_hooks_see_linked_inputs_as_none(tmp_path):
+    """fingerprint/check_inputs run before producers: linked fields are None, absent ones default."""
+    seen = []
+
+    @node(outputs=["INT"])
+    class Hooked(Node):
+        linked: int = Input(0, force_input=True)
+        absent: int | None = Input(7)
+
+        def fingerprint(self, ctx):
+            seen.append(("fingerprint", self.linked, self.absent))
+            return 1
+
+        def check_inputs(self, ctx):
+            seen.append(("check", self.linked, self.absent))
+            return None
+
+        def execute(self, ctx):
+            return self.linked
+
+    @node(outputs=["INT"])
+    class One(Node):
+        def execute(self, ctx):
+            return 1
+
+    @node(outputs=[], output_node=True)
+    class Sink(Node):
+        value: Any
+
+        def execute(self, ctx):
+            return None
+
+    registry = Registry()
+    pack = types.ModuleType("hooked")
+    pack.NODES = [Hooked, One, Sink]
+    registry.add_module(pack, "test")
+    from engine.executor import Executor
+
+    result = Executor(registry, Folders(tmp_path)).execute(
+        {"1": {"class_type": "One", "inputs": {}}, "2": {"class_type": "Hooked", "inputs": {"linked": ["1", 0]}},
+         "3": {"class_type": "Sink", "inputs": {"value": ["2", 0]}}}
+    )
+    assert result.ok, result.failures
+    assert seen == [("check", None, 7), ("fingerprint", None, 7)]

@@ -121,7 +121,7 @@ def test_check_inputs_reports_missing_and_escaping_files(folders, make_context):
     assert escape.startswith("Invalid image file: ../x.png") and "leaves its folder" in escape
     assert LoadImage(image="/etc/passwd").check_inputs(make_context()) is not None
     # a linked name (not a constant) is checked when it arrives, not before
-    assert LoadImage.model_construct().check_inputs(make_context()) is None
+    assert LoadImage.model_construct(image=None).check_inputs(make_context()) is None
 
 
 def test_unreadable_file_is_a_node_input_error(folders, make_context):
@@ -138,7 +138,7 @@ def test_fingerprint_follows_file_content(folders, make_context):
     assert first == node.fingerprint(make_context())
     _save(folders, "f.png", _rgba().rotate(90))
     assert node.fingerprint(make_context()) != first
-    assert np.isnan(LoadImage.model_construct().fingerprint(make_context()))
+    assert np.isnan(LoadImage.model_construct(image=None).fingerprint(make_context()))
 
 
 # ---- LoadImageMask --------------------------------------------------------------------------

@@ -457,7 +457,7 @@ def test_describe_errors(ex):
         "2": {"class_type": "Show", "inputs": {"value": ["1", 0]}},
         "3": {"class_type": "Show", "inputs": {}},
     })
-    assert describe_errors(result) == [
+    assert describe_errors(result.node_errors, result.error) == [
         "node 1 (Const), input 'value': Value -5000 smaller than min of -1000",
         "node 3 (Show), input 'value': Required input is missing",
     ]

@@ -462,7 +462,7 @@ def test_describe_errors(ex):
         "node 3 (Show), input 'value': Required input is missing",
     ]
     invalid = ex.validate({"1": {"class_type": "Nope"}})
-    assert describe_errors(invalid) == ["Cannot execute because node Nope does not exist. Node ID '#1'"]
+    assert describe_errors(invalid.node_errors, invalid.error) == ["Cannot execute because node Nope does not exist. Node ID '#1'"]
 
 
 def test_validate_prompt_function_directly(ex):

@@ -50,9 +50,6 @@ class Registry:
     def get(self, class_type: str) -> NodeDefinition | None:
         return self._definitions.get(class_type)
 
-    def is_builtin(self, class_type: str) -> bool:
-        return class_type in self._builtin
-
     def record(self, error: LoadError) -> None:
         """Remember a loading problem once (shown by `sdflow nodes --errors` and the server)."""
         if error not in self.errors:

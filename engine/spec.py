@@ -141,11 +141,6 @@ class NodeSpec(BaseModel):
     def section(self, section: Section) -> list[InputSpec]:
         return [i for i in self.inputs if i.section == section]
 
-    @property
-    def widget_inputs(self) -> list[InputSpec]:
-        """Widget inputs in the order the editor creates them (required, then optional)."""
-        return [i for s in ("required", "optional") for i in self.section(s) if i.is_widget]
-
     def to_object_info(self) -> dict[str, Any]:
         """The ComfyUI-shaped `/object_info` entry for this node."""
         sections: dict[str, dict[str, Any]] = {}

@@ -53,7 +53,6 @@ def test_builtin_names_are_never_overridden():
     module.NODE_CLASS_MAPPINGS = {"Const": tn.V1Const, "Fresh": tn.V1Const}
     assert registry.add_module(module, source="plugin") == ["Fresh"]
     assert registry.get("Const") is tn.Const.definition
-    assert registry.is_builtin("Const") and not registry.is_builtin("Fresh")
     assert registry.errors == [LoadError("plugin", "node 'Const' clashes with a built-in node; kept the first", node="Const")]
 
 
@@ -226,9 +225,14 @@ def test_load_builtin_packages(monkeypatch):
     monkeypatch.setitem(sys.modules, "sdflow_fake_builtins", module)
     registry = Registry()
     load_builtin_packages(registry, ["sdflow_fake_builtins", "sdflow_missing_builtins"])
-    assert list(registry) == ["Const"] and registry.is_builtin("Const")
+    assert list(registry) == ["Const"]
     [err] = registry.errors
     assert err.source == "sdflow_missing_builtins" and err.message.startswith("import failed:") and err.traceback
+    # registered as built-in: a plugin cannot take the name
+    plugin = types.ModuleType("plugin")
+    plugin.NODE_CLASS_MAPPINGS = {"Const": tn.V1Const}
+    assert registry.add_module(plugin, source="plugin") == []
+    assert "clashes with a built-in node" in registry.errors[-1].message
 
 
 def test_runtime_loads_plugins_from_base_and_extra_folders(tmp_path, clean_modules, monkeypatch):
@@ -280,7 +284,6 @@ def test_entry_points_register_modules_and_factories(fake_distribution):
     assert len(ours) == 1
     assert ours[0].source == "entry point broken (fake_pack_missing_module)"
     assert ours[0].message.startswith("import failed: ModuleNotFoundError(") and "Traceback" in ours[0].traceback
-    assert not registry.is_builtin("FakePackNode")
 
 
 def test_entry_points_of_another_group_are_ignored(fake_distribution):

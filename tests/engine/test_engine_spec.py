@@ -187,4 +187,4 @@ def test_lookup_helpers_and_widget_order():
     assert spec.input("count").min == 1
     assert spec.input("nope") is None
     assert [i.name for i in spec.section("required")] == ["mode", "image"]
-    assert [i.name for i in spec.widget_inputs] == ["mode", "count"]
+    assert [i.name for i in spec.inputs if i.is_widget] == ["mode", "count"]

@@ -155,18 +155,21 @@ def apply_override(prompt: dict[str, Any], override: str, specs: dict[str, NodeS
 def _execute_interruptibly(runtime: Runtime, prompt: dict[str, Any], extra_data: dict[str, Any]) -> ExecutionResult:
     """Run in a worker thread so Ctrl-C interrupts the prompt cleanly instead of killing it."""
     outcome: dict[str, Any] = {}
+    done = threading.Event()
 
     def work() -> None:
         try:
             outcome["result"] = runtime.executor.execute(prompt, extra_data=extra_data)
         except BaseException as exc:  # re-raised in the main thread
             outcome["error"] = exc
+        finally:
+            done.set()
 
-    worker = threading.Thread(target=work, name="sdflow-run")
-    worker.start()
-    while worker.is_alive():
+    threading.Thread(target=work, name="sdflow-run", daemon=True).start()
+    # an Event, not Thread.join(): a join interrupted by Ctrl-C may report the thread finished
+    while not done.is_set():
         try:
-            worker.join(0.1)
+            done.wait(0.1)
         except KeyboardInterrupt:
             runtime.executor.interrupt()
     if "error" in outcome:
@@ -192,13 +195,12 @@ class _Progress:
                 self.nodes.update(1)
             self.current = data["node"]
             if self.nodes is not None and self.current is not None:
-                self.nodes.set_postfix_str(f"node {self.current}")
+                self.nodes.set_postfix_str(f"node {self.current}", refresh=False)
         elif event.type == ev.PROGRESS:
             if self.steps is None:
                 self.steps = tqdm(total=data["max"], desc=f"node {data['node']}", unit="step", file=sys.stderr, leave=False)
             self.steps.total = data["max"]
-            self.steps.n = data["value"]
-            self.steps.refresh()
+            self.steps.update(data["value"] - self.steps.n)  # tqdm limits how often it redraws
 
     def _close_steps(self) -> None:
         if self.steps is not None:

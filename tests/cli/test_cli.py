@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -156,3 +158,69 @@ def test_outputs_dropped_by_validation_make_the_run_fail(tmp_path: Path, capsys)
     assert (tmp_path / "output" / "ok_00001_.png").exists()
     assert "node 3 (ImageScaleBy), input 'scale_by': Value 99.0 bigger than max of 8" in err
     assert "output node(s) 4 did not run" in err
+
+
+SLOW_PLUGIN = '''
+import time
+from engine import Input, Node, NodeContext, node
+
+
+@node(category="test", outputs=["INT"])
+class SlowCount(Node):
+    steps: int = Input(5, min=1, max=10000)
+    delay: float = Input(0.0, min=0.0, max=10.0)
+
+    def execute(self, ctx: NodeContext) -> int:
+        (ctx.folders.base / "started").touch()
+        for step in range(1, self.steps + 1):
+            time.sleep(self.delay)
+            ctx.progress(step, self.steps)
+        return self.steps
+
+
+NODE_CLASS_MAPPINGS = {"SlowCount": SlowCount}
+'''
+
+
+def _slow_prompt(base: Path, steps: int, delay: float) -> Path:
+    (base / "custom_nodes").mkdir(exist_ok=True)
+    (base / "custom_nodes" / "slow.py").write_text(SLOW_PLUGIN)
+    prompt = {
+        "1": {"class_type": "SlowCount", "inputs": {"steps": steps, "delay": delay}},
+        "2": {"class_type": "PrimitiveInt", "inputs": {"value": ["1", 0]}},
+        "3": {"class_type": "EmptyImage", "inputs": {"width": ["2", 0], "height": 4, "batch_size": 1, "color": 0}},
+        "4": {"class_type": "PreviewImage", "inputs": {"images": ["3", 0]}},
+    }
+    path = base / "slow.json"
+    path.write_text(json.dumps(prompt))
+    return path
+
+
+def _sdflow() -> str:
+    executable = shutil.which("sdflow", path=str(Path(sys.executable).parent))
+    assert executable, "the sdflow console script is not installed in this environment"
+    return executable
+
+
+def test_step_progress_bar(tmp_path: Path) -> None:
+    path = _slow_prompt(tmp_path, steps=7, delay=0.0)
+    done = subprocess.run([_sdflow(), "run", str(path), "--base-dir", str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "7/7" in done.stderr and "step" in done.stderr
+    assert summary(done.stdout) == (4, 0, 0)
+
+
+def test_ctrl_c_interrupts_the_run_cleanly(tmp_path: Path) -> None:
+    path = _slow_prompt(tmp_path, steps=10000, delay=0.01)
+    process = subprocess.Popen([_sdflow(), "run", str(path), "--base-dir", str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not (tmp_path / "started").exists() and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 1
+    assert "interrupted" in err and "Traceback" not in err
+    assert summary(out)[0] == 0  # nothing finished: SlowCount was stopped between steps

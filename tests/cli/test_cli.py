@@ -206,7 +206,7 @@ def test_step_progress_bar(tmp_path: Path) -> None:
     path = _slow_prompt(tmp_path, steps=7, delay=0.0)
     done = subprocess.run([_sdflow(), "run", str(path), "--base-dir", str(tmp_path)], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert "7/7" in done.stderr and "step" in done.stderr
+    assert "node 1:" in done.stderr and "/7 " in done.stderr and "step" in done.stderr  # the step bar, total 7
     assert summary(done.stdout) == (4, 0, 0)
 
 

@@ -91,7 +91,7 @@ class ImageBatch(Node):
         return torch.cat((image1, image2), dim=0)
 
 
-@node(category="image", outputs=[Output(IMAGE)])
+@node(display_name="Empty Image", category="image", outputs=[Output(IMAGE)])
 class EmptyImage(Node):
     """A batch of images filled with one colour."""
 
@@ -173,7 +173,7 @@ def _match_channels(destination: torch.Tensor, source: torch.Tensor) -> torch.Te
     return source
 
 
-@node(category="image", outputs=[Output(IMAGE)])
+@node(display_name="Image Composite Masked", category="image", outputs=[Output(IMAGE)])
 class ImageCompositeMasked(Node):
     """Paste a source image onto a destination at (x, y), blended through an optional mask."""
 

@@ -13,7 +13,7 @@ from nodes.imaging import as_mask_batch
 CHANNELS = ("red", "green", "blue", "alpha")
 
 
-@node(category="mask", outputs=[Output(MASK)])
+@node(display_name="Solid Mask", category="mask", outputs=[Output(MASK)])
 class SolidMask(Node):
     """A mask filled with one value."""
 
@@ -25,7 +25,7 @@ class SolidMask(Node):
         return torch.full((1, self.height, self.width), self.value, dtype=torch.float32)
 
 
-@node(category="mask", outputs=[Output(MASK)])
+@node(display_name="Invert Mask", category="mask", outputs=[Output(MASK)])
 class InvertMask(Node):
     """Invert a mask (1 - value)."""
 
@@ -74,7 +74,7 @@ _OPERATIONS: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
 }
 
 
-@node(category="mask", outputs=[Output(MASK)])
+@node(display_name="Mask Composite", category="mask", outputs=[Output(MASK)])
 class MaskComposite(Node):
     """Combine a source mask into a destination mask at (x, y); the result is clamped to 0..1."""
 
@@ -106,7 +106,7 @@ def _edge_ramp(size: int, start: int, end: int) -> torch.Tensor:
     return factors
 
 
-@node(category="mask", outputs=[Output(MASK)])
+@node(display_name="Feather Mask", category="mask", outputs=[Output(MASK)])
 class FeatherMask(Node):
     """Fade a mask linearly towards its edges over the given number of pixels per side."""
 
@@ -151,7 +151,7 @@ class GrowMask(Node):
         return (sign * grown)[:, 0]
 
 
-@node(category="mask", outputs=[Output(MASK)])
+@node(display_name="Threshold Mask", category="mask", outputs=[Output(MASK)])
 class ThresholdMask(Node):
     """1 where the mask is above the value, else 0."""
 

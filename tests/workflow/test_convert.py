@@ -161,7 +161,7 @@ def v1_workflow_with_subgraph() -> dict:
 def test_v1_subgraphs_are_flattened_with_path_ids(specs) -> None:
     prompt = convert_workflow(v1_workflow_with_subgraph(), specs).to_json()
     assert prompt == {
-        "1": {"class_type": "EmptyImage", "inputs": {"width": 8, "height": 8, "batch_size": 1, "color": 0}, "_meta": {"title": "EmptyImage"}},
+        "1": {"class_type": "EmptyImage", "inputs": {"width": 8, "height": 8, "batch_size": 1, "color": 0}, "_meta": {"title": "Empty Image"}},
         "2:2": {"class_type": "ImageScaleBy", "inputs": {"upscale_method": "bilinear", "scale_by": 3.0, "image": ["1", 0]},
                 "_meta": {"title": "Upscale Image By"}},
         # the muted ImageInvert drops SaveImage's only input (validation reports it as missing)

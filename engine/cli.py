@@ -3,28 +3,43 @@
     sdflow run WORKFLOW.json [--set NODE.INPUT=VALUE ...] [--out DIR]
     sdflow convert UI.json [-o API.json] [--object-info FILE]
     sdflow nodes [--json] [--errors] [NAME]
+
+Other packages add subcommands through the `sdflow.commands` entry-point group.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
 import sys
 import threading
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Protocol, Sequence
 
 from tqdm import tqdm
 
 from engine import events as ev
+from engine.devices import VramMode
 from engine.events import Event
 from engine.executor import ExecutionResult, PromptInvalid
+from engine.model_folders import ModelPathsError
 from engine.runtime import Runtime, Settings
 from engine.spec import NodeSpec
 from engine.validation import describe_errors
 from engine.workflow.api import ApiPrompt
 from engine.workflow.convert import ConversionError, convert_workflow
 from engine.workflow.ui import is_ui_workflow
+
+
+COMMAND_GROUP = "sdflow.commands"
+_VRAM_HELP = {
+    VramMode.HIGH: "keep every model on the GPU",
+    VramMode.NORMAL: "keep models on the GPU until room is needed (default with a GPU)",
+    VramMode.LOW: "move a model to the GPU only while it runs",
+    VramMode.NONE: "keep weights in RAM; stream layers through the GPU",
+    VramMode.CPU: "run everything on the CPU",
+}
 
 
 class CliError(Exception):
@@ -46,6 +61,12 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--base-dir", type=Path, default=Path.cwd(), help="folder holding input/, output/, temp/ and custom_nodes/ (default: .)")
     common.add_argument("--plugins", type=Path, action="append", default=[], metavar="DIR", help="another folder of plugins (repeatable)")
     common.add_argument("--no-plugins", action="store_true", help="load built-in nodes only")
+    common.add_argument("--models-dir", type=Path, help="the models folder (default: BASE/models)")
+    common.add_argument("--extra-model-paths", type=Path, action="append", default=[], metavar="YAML",
+                        help="an extra_model_paths.yaml adding model folders, as ComfyUI's (repeatable)")
+    memory = common.add_mutually_exclusive_group()
+    for mode in VramMode:
+        memory.add_argument(f"--{mode.value}", dest="vram_mode", action="store_const", const=mode, help=_VRAM_HELP[mode])
     parser = argparse.ArgumentParser(prog="sdflow", description="Run Stable Diffusion node workflows (ComfyUI-compatible).")
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
 
@@ -68,12 +89,49 @@ def _parser() -> argparse.ArgumentParser:
     nodes.add_argument("--json", action="store_true", help="print ComfyUI's object_info JSON")
     nodes.add_argument("--errors", action="store_true", help="show plugins and nodes that failed to load")
     nodes.set_defaults(handler=_nodes)
+    for command in plugin_commands():
+        extra = sub.add_parser(command.name, parents=[common], help=command.help)
+        command.configure(extra)
+        extra.set_defaults(handler=command.run)
     return parser
 
 
+class Command(Protocol):
+    """A subcommand contributed by a package under the `sdflow.commands` entry-point group."""
+
+    name: str
+    help: str
+
+    def configure(self, parser: argparse.ArgumentParser) -> None: ...
+
+    def run(self, args: argparse.Namespace) -> int: ...
+
+
+def plugin_commands() -> list[Command]:
+    """Subcommands other packages add (the Stable Diffusion package adds `demo-models`)."""
+    commands = []
+    for entry_point in importlib.metadata.entry_points(group=COMMAND_GROUP):
+        try:
+            commands.append(entry_point.load())
+        except Exception as exc:  # a broken command must not take the CLI down
+            print(f"warning: command {entry_point.name} is unavailable: {exc}", file=sys.stderr)
+    return commands
+
+
 def _runtime(args: argparse.Namespace, **paths: Path | None) -> Runtime:
-    settings = Settings(base_dir=args.base_dir, plugin_dirs=args.plugins, load_plugins=not args.no_plugins, **paths)
-    return Runtime(settings)
+    settings = Settings(
+        base_dir=args.base_dir,
+        plugin_dirs=args.plugins,
+        load_plugins=not args.no_plugins,
+        models_dir=args.models_dir,
+        extra_model_paths=args.extra_model_paths,
+        vram_mode=args.vram_mode,
+        **paths,
+    )
+    try:
+        return Runtime(settings)
+    except ModelPathsError as exc:
+        raise CliError(str(exc)) from None
 
 
 def _read_json(path: Path) -> Any:

@@ -1,4 +1,4 @@
-"""Where sdflow reads and writes files: the input, output and temp folders.
+"""Where sdflow reads and writes files: the input, output and temp folders, and the model folders.
 
 Node inputs name files relative to one of these folders; every such name is resolved through
 `engine.paths.resolve_inside`, so no workflow can reach outside them.
@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from engine.model_folders import ModelFolders
 from engine.paths import resolve_inside
 
 IO_KINDS = ("input", "output", "temp")
@@ -32,11 +33,15 @@ class Folders:
     input: Path | None = None
     output: Path | None = None
     temp: Path | None = None
+    #: the models folder (default `base/models`) with its named subfolders
+    models: ModelFolders | None = None
 
     def __post_init__(self) -> None:
         self.base = Path(self.base).resolve()
         for kind in IO_KINDS:
             setattr(self, kind, Path(getattr(self, kind) or self.base / kind).resolve())
+        if self.models is None:
+            self.models = ModelFolders(self.base / "models")
 
     def root(self, kind: str) -> Path:
         """The folder for `input`, `output` or `temp`, created on demand."""

@@ -8,9 +8,12 @@ from pydantic import BaseModel, Field
 
 from engine.cache import DEFAULT_CACHE_BYTES, OutputCache
 from engine.context import Services
+from engine.devices import DevicePolicy, VramMode
 from engine.events import EventBus
 from engine.executor import Executor
 from engine.folders import Folders
+from engine.model_folders import ModelFolders
+from engine.models import ModelManager
 from engine.plugins import load_builtin_packages, load_entry_points, load_plugin_directories
 from engine.registry import Registry
 
@@ -22,11 +25,16 @@ class Settings(BaseModel):
     input_dir: Path | None = None
     output_dir: Path | None = None
     temp_dir: Path | None = None
+    #: the models folder (default: BASE/models) and extra_model_paths.yaml files adding more folders
+    models_dir: Path | None = None
+    extra_model_paths: list[Path] = Field(default_factory=list)
     #: plugin folders; `<base_dir>/custom_nodes` is always searched first
     plugin_dirs: list[Path] = Field(default_factory=list)
     load_plugins: bool = True
     builtin_packages: tuple[str, ...] = ("nodes",)
     cache_bytes: int = DEFAULT_CACHE_BYTES
+    #: memory mode (--highvram/--normalvram/--lowvram/--novram/--cpu); None picks normal VRAM or the CPU
+    vram_mode: VramMode | None = None
 
 
 class Runtime:
@@ -34,12 +42,16 @@ class Runtime:
 
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings = settings or Settings()
-        self.folders = Folders(settings.base_dir, settings.input_dir, settings.output_dir, settings.temp_dir)
+        models = ModelFolders((settings.models_dir or settings.base_dir / "models").resolve())
+        yaml_plugin_dirs = [d for path in settings.extra_model_paths for d in models.read_yaml(path)]
+        self.folders = Folders(settings.base_dir, settings.input_dir, settings.output_dir, settings.temp_dir, models)
         self.registry = Registry()
         load_builtin_packages(self.registry, settings.builtin_packages)
         if settings.load_plugins:
-            load_plugin_directories(self.registry, [settings.base_dir / "custom_nodes", *settings.plugin_dirs])
+            load_plugin_directories(self.registry, [settings.base_dir / "custom_nodes", *settings.plugin_dirs, *yaml_plugin_dirs])
             load_entry_points(self.registry)
         self.bus = EventBus()
         self.services = Services()
+        self.models = ModelManager(DevicePolicy.detect(settings.vram_mode))
+        self.services.provide(self.models)
         self.executor = Executor(self.registry, self.folders, self.bus, OutputCache(settings.cache_bytes), self.services)

@@ -1,5 +1,12 @@
 """sdflow's built-in node packs."""
 
+from nodes.conditioning import (
+    CLIPSetLastLayer,
+    CLIPTextEncode,
+    CLIPTextEncodeSDXL,
+    CLIPTextEncodeSDXLRefiner,
+    ConditioningZeroOut,
+)
 from nodes.image_io import ImageCompare, LoadImage, LoadImageMask, PreviewImage, SaveImage
 from nodes.image_transform import (
     EmptyImage,
@@ -11,6 +18,15 @@ from nodes.image_transform import (
     ImageScale,
     ImageScaleBy,
     ImageScaleToTotalPixels,
+)
+from nodes.loaders import (
+    CheckpointLoader,
+    CheckpointLoaderSimple,
+    CLIPLoader,
+    DiffusersLoader,
+    DualCLIPLoader,
+    UNETLoader,
+    VAELoader,
 )
 from nodes.mask import (
     FeatherMask,
@@ -56,4 +72,18 @@ NODES: list[type] = [
     FeatherMask,
     GrowMask,
     ThresholdMask,
+    # loaders
+    CheckpointLoaderSimple,
+    CheckpointLoader,
+    DiffusersLoader,
+    UNETLoader,
+    VAELoader,
+    CLIPLoader,
+    DualCLIPLoader,
+    # conditioning
+    CLIPTextEncode,
+    CLIPSetLastLayer,
+    CLIPTextEncodeSDXL,
+    CLIPTextEncodeSDXLRefiner,
+    ConditioningZeroOut,
 ]

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+os.environ["HF_HUB_OFFLINE"] = "1"  # tests must pass with no hub at all
 
 import pytest
 

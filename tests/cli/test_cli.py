@@ -105,8 +105,10 @@ def test_unreadable_and_unknown_workflows_fail_cleanly(tmp_path: Path, capsys) -
     bad.write_text("{ not json")
     code, _, err = run(capsys, "run", str(bad), "--base-dir", str(tmp_path))
     assert code == 2 and "is not valid JSON" in err
-    code, _, err = run(capsys, "run", str(COMFY_WORKFLOWS / "default.json"), "--base-dir", str(tmp_path), "--no-plugins")
-    assert code == 2 and "CheckpointLoaderSimple (node 4)" in err
+    unknown = tmp_path / "unknown.json"
+    unknown.write_text(json.dumps({"nodes": [{"id": 7, "type": "FancyUpscaler"}], "links": []}))
+    code, _, err = run(capsys, "run", str(unknown), "--base-dir", str(tmp_path), "--no-plugins")
+    assert code == 2 and "node types that are not installed: FancyUpscaler (node 7)" in err
 
 
 def test_convert_with_object_info_for_uninstalled_nodes(tmp_path: Path, capsys) -> None:

@@ -18,8 +18,14 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PIP) --no-deps open_clip_torch
 	touch $(STAMP)
 
+DEMO_MODELS := models/checkpoints/sdflow-tiny-sd15.safetensors
+
+# tiny random models of every family, so the demo runs on a fresh machine without downloads
+$(DEMO_MODELS): | setup
+	$(BIN)/sdflow demo-models models
+
 # Until the HTTP server lands, `serve` runs the embedded demo workflow and writes an image.
-serve: setup
+serve: setup $(DEMO_MODELS)
 	$(BIN)/sdflow run workflows/model_free_demo.json --out output
 
 test: setup

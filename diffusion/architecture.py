@@ -51,7 +51,7 @@ def unet_config(state: Tensors, family: Family, pooled_dim: int | None = None) -
     channels = [level["channels"] for level in levels]
     # levels without attention take the middle block's depth: diffusers reads the middle depth from the last entry
     depths = [level["depth"] or middle_depth or 1 for level in levels]
-    cross = next((t for k, t in state.items() if k.startswith(p) and k.endswith("attn2.to_k.weight")), None)
+    cross = next((state[k] for k in state if k.startswith(p) and k.endswith("attn2.to_k.weight")), None)
     config.update(
         in_channels=state[p + "input_blocks.0.0.weight"].shape[1],
         out_channels=state[p + "out.2.weight"].shape[0],

@@ -129,9 +129,9 @@ def detect(state_dict: Mapping[str, torch.Tensor], source: Path, prediction: Pre
 
 def _linear_attention(state_dict: Mapping[str, torch.Tensor]) -> bool | None:
     """True for linear attention projections (SD2/SDXL), False for 1×1 convs (SD1), None if no attention."""
-    for key, tensor in state_dict.items():
+    for key in state_dict:
         if key.startswith(UNET_PREFIX) and key.endswith(".proj_in.weight"):
-            return tensor.ndim == 2
+            return state_dict[key].ndim == 2
     return None
 
 

@@ -16,7 +16,7 @@ import logging
 import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, TypeVar
+from typing import Any, Callable, Iterator, Mapping, TypeVar
 
 import torch
 from accelerate import init_empty_weights
@@ -27,8 +27,7 @@ from diffusers.loaders.single_file_utils import (
     convert_ldm_vae_checkpoint,
     convert_open_clip_checkpoint,
 )
-from safetensors import SafetensorError
-from safetensors.torch import load_file
+from safetensors import SafetensorError, safe_open
 from transformers import CLIPTextModel, CLIPTextModelWithProjection
 
 from diffusion.architecture import clip_config, unet_config, vae_config
@@ -49,7 +48,9 @@ from diffusion.families import (
 
 log = logging.getLogger(__name__)
 
-Tensors = dict[str, torch.Tensor]
+Tensors = Mapping[str, torch.Tensor]
+#: the dtype each tensor is read into, by key (None keeps the stored dtype)
+DtypeOf = Callable[[str], torch.dtype | None]
 M = TypeVar("M", bound=torch.nn.Module)
 TextModel = CLIPTextModel | CLIPTextModelWithProjection
 PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin")
@@ -62,6 +63,12 @@ class Dtypes:
     unet: torch.dtype = torch.float32
     vae: torch.dtype = torch.float32
     text: torch.dtype = torch.float32
+
+    def of_key(self, key: str) -> torch.dtype:
+        """The dtype of a tensor of an original-format checkpoint, by the component it belongs to."""
+        if key.startswith(UNET_PREFIX):
+            return self.unet
+        return self.vae if key.startswith("first_stage_model.") else self.text
 
 
 @dataclass(frozen=True, eq=False)
@@ -79,19 +86,66 @@ class Checkpoint:
 # ---- reading files --------------------------------------------------------------------------
 
 
-def read_state_dict(path: Path) -> Tensors:
-    """All tensors of a `.safetensors` file, or of a pickle-free `.ckpt`/`.pt`/`.pth`/`.bin`."""
-    if path.suffix.lower() in (".safetensors", ".sft"):
+class SafetensorsFile(Mapping[str, torch.Tensor]):
+    """The tensors of a `.safetensors` file, each read only when asked for and in the dtype its
+    key calls for, so loading never holds the stored copy and the converted copy of a model at once."""
+
+    def __init__(self, path: Path, dtype_of: DtypeOf | None = None) -> None:
         try:
-            return load_file(str(path), device="cpu")
+            self._file = safe_open(str(path), framework="pt", device="cpu")
         except (SafetensorError, OSError, ValueError) as exc:
             raise ModelFormatError(f"{path.name}: not a readable safetensors file ({exc}); it may be truncated") from None
+        self._keys = list(self._file.keys())
+        self._key_set = set(self._keys)
+        self._dtype_of = dtype_of
+
+    def __getitem__(self, key: str) -> torch.Tensor:
+        if key not in self._key_set:
+            raise KeyError(key)
+        tensor = self._file.get_tensor(key)
+        dtype = self._dtype_of(key) if self._dtype_of is not None else None
+        return tensor.to(dtype) if dtype is not None and tensor.is_floating_point() else tensor
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._key_set
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+
+class Renamed(Mapping[str, torch.Tensor]):
+    """Tensors of another mapping under new names (new → old); nothing is read until asked for."""
+
+    def __init__(self, source: Tensors, names: Mapping[str, str]) -> None:
+        self._source = source
+        self._names = dict(names)
+
+    def __getitem__(self, key: str) -> torch.Tensor:
+        return self._source[self._names[key]]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._names
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+
+def read_state_dict(path: Path, dtype_of: DtypeOf | None = None) -> Tensors:
+    """The tensors of a `.safetensors` file (read lazily), or of a pickle-free `.ckpt`/`.pt`/`.pth`/`.bin`."""
+    if path.suffix.lower() in (".safetensors", ".sft"):
+        return SafetensorsFile(path, dtype_of)
     if path.suffix.lower() in PICKLE_SUFFIXES:
         return _read_pickle(path)
     raise ModelFormatError(f"{path.name}: unsupported model file type {path.suffix!r} (use .safetensors)")
 
 
-def _read_pickle(path: Path) -> Tensors:
+def _read_pickle(path: Path) -> dict[str, torch.Tensor]:
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -135,7 +189,8 @@ def build_unet(state: Tensors, family: Family, dtype: torch.dtype, source: Path,
 
 def build_vae(state: Tensors, family: Family, dtype: torch.dtype, source: Path) -> AutoencoderKL:
     """A VAE from original names (with or without `first_stage_model.`) or diffusers names."""
-    plain = {k.removeprefix("first_stage_model."): v for k, v in state.items() if not k.startswith(UNET_PREFIX)}
+    prefixed = [k for k in state if k.startswith("first_stage_model.")]
+    plain = Renamed(state, {k.removeprefix("first_stage_model."): k for k in prefixed} if prefixed else {k: k for k in state})
     config = vae_config(plain, family)
     with init_empty_weights():
         vae = AutoencoderKL.from_config(config)
@@ -165,7 +220,7 @@ def _sd2_last_text_layer(model: TextModel, state: Tensors, slot: EncoderSlot) ->
     own = slot.prefix + "transformer.resblocks.23."
     if slot.prefix != CLIP_H_SD2.prefix or own + "ln_1.weight" not in state:
         return {}
-    alone = {"layer.transformer.resblocks.0." + k[len(own) :]: v for k, v in state.items() if k.startswith(own)}
+    alone = Renamed(state, {"layer.transformer.resblocks.0." + k[len(own) :]: k for k in state if k.startswith(own)})
     converted = convert_open_clip_checkpoint(model, alone, prefix="layer.")
     return {k.replace(".layers.0.", ".layers.23.", 1): v for k, v in converted.items() if ".layers.0." in k}
 
@@ -177,7 +232,7 @@ def load_checkpoint(path: Path, dtypes: Dtypes, prediction: Prediction | None = 
     """A single-file checkpoint (original key names) or a diffusers folder."""
     if path.is_dir():
         return load_diffusers_folder(path, dtypes, prediction)
-    state = read_state_dict(path)
+    state = read_state_dict(path, dtypes.of_key)
     detection = detect(state, path, prediction)
     family = detection.family
     encoders = {
@@ -236,16 +291,16 @@ def _scheduler_prediction(folder: Path) -> Prediction:
 
 def load_unet_file(path: Path, dtype: torch.dtype, prediction: Prediction | None = None) -> tuple[Detection, UNet2DConditionModel]:
     """A UNet-only file (original names, with or without `model.diffusion_model.`)."""
-    state = read_state_dict(path)
+    state = read_state_dict(path, lambda key: dtype)
     if not any(k.startswith(UNET_PREFIX) for k in state):
-        state = {UNET_PREFIX + k: v for k, v in state.items()}
+        state = Renamed(state, {UNET_PREFIX + k: k for k in state})
     detection = detect(state, path, prediction)
     return detection, build_unet(state, detection.family, dtype, path)
 
 
 def load_vae_file(path: Path, dtype: torch.dtype) -> AutoencoderKL:
     """A standalone VAE file (original or diffusers names); all SD families share its shape rules."""
-    state = read_state_dict(path)
+    state = read_state_dict(path, lambda key: dtype)
     if "encoder.conv_in.weight" not in {k.removeprefix("first_stage_model.") for k in state}:
         raise ModelFormatError(f"{path.name}: no VAE encoder/decoder tensors in this file")
     return build_vae(state, FAMILIES["sd15"], dtype, path)
@@ -257,17 +312,17 @@ def load_text_encoder_file(path: Path, dtype: torch.dtype, sdxl: bool) -> tuple[
     Which encoder it is follows from its layout: OpenCLIP or a projection means SD2's clip_h (or
     SDXL's clip_g when `sdxl`), otherwise OpenAI CLIP-L.
     """
-    state = read_state_dict(path)
-    layout, tensors = _text_encoder_layout(state, path)
+    state = read_state_dict(path, lambda key: dtype)
+    layout, names = _text_encoder_layout(state, path)
     if layout == "open_clip":
         slot = CLIP_G_SDXL if sdxl else CLIP_H_SD2
-    elif "text_projection.weight" in tensors:
+    elif "text_projection.weight" in names:
         slot = dataclasses.replace(CLIP_G_SDXL, open_clip=False)
     else:
         slot = CLIP_L_SDXL if sdxl else CLIP_L_SD1
     family = FAMILIES["sdxl" if sdxl else ("sd2" if slot is CLIP_H_SD2 else "sd15")]
     slot = dataclasses.replace(slot, prefix="file.")
-    return slot, build_text_encoder({"file." + k: v for k, v in tensors.items()}, slot, family, dtype, path)
+    return slot, build_text_encoder(Renamed(state, {"file." + k: old for k, old in names.items()}), slot, family, dtype, path)
 
 
 #: prefixes under which checkpoints and tools store a text encoder
@@ -275,15 +330,15 @@ _TEXT_PREFIXES = ("", "cond_stage_model.transformer.", "cond_stage_model.model."
                   "conditioner.embedders.1.model.", "conditioner.embedders.0.model.")
 
 
-def _text_encoder_layout(state: Tensors, path: Path) -> tuple[str, Tensors]:
-    """The layout ("openai": transformers names under `text_model.`; "open_clip") and the tensors
-    without their prefix."""
+def _text_encoder_layout(state: Tensors, path: Path) -> tuple[str, dict[str, str]]:
+    """The layout ("openai": transformers names under `text_model.`; "open_clip") and the names of
+    the encoder's tensors without their prefix (new name → name in the file)."""
     for prefix in _TEXT_PREFIXES:
-        tensors = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
-        if "token_embedding.weight" in tensors and "transformer.resblocks.0.ln_1.weight" in tensors:
-            return "open_clip", tensors
-        if "embeddings.token_embedding.weight" in tensors:  # transformers 5 CLIPTextModel names
-            tensors = {k if k == "text_projection.weight" else "text_model." + k: v for k, v in tensors.items()}
-        if "text_model.embeddings.token_embedding.weight" in tensors:
-            return "openai", tensors
+        names = {k[len(prefix) :]: k for k in state if k.startswith(prefix)}
+        if "token_embedding.weight" in names and "transformer.resblocks.0.ln_1.weight" in names:
+            return "open_clip", names
+        if "embeddings.token_embedding.weight" in names:  # transformers 5 CLIPTextModel names
+            names = {k if k == "text_projection.weight" else "text_model." + k: v for k, v in names.items()}
+        if "text_model.embeddings.token_embedding.weight" in names:
+            return "openai", names
     raise ModelFormatError(f"{path.name}: not a CLIP text encoder (no token embedding found)")

@@ -226,3 +226,20 @@ def test_ctrl_c_interrupts_the_run_cleanly(tmp_path: Path) -> None:
     assert process.returncode == 1
     assert "interrupted" in err and "Traceback" not in err
     assert summary(out)[0] == 0  # nothing finished: SlowCount was stopped between steps
+
+
+def test_models_folder_flags(tmp_path: Path, capsys) -> None:
+    """--models-dir and --extra-model-paths decide what the loader nodes offer."""
+    (tmp_path / "mine" / "checkpoints").mkdir(parents=True)
+    (tmp_path / "mine" / "checkpoints" / "a.safetensors").write_bytes(b"x")
+    (tmp_path / "webui" / "models" / "Stable-diffusion").mkdir(parents=True)
+    (tmp_path / "webui" / "models" / "Stable-diffusion" / "b.safetensors").write_bytes(b"x")
+    extra = tmp_path / "extra_model_paths.yaml"
+    extra.write_text("a111:\n    base_path: webui\n    checkpoints: models/Stable-diffusion\n")
+    code, out, _ = run(capsys, "nodes", "CheckpointLoaderSimple", "--json", "--no-plugins", "--cpu",
+                       "--base-dir", str(tmp_path), "--models-dir", str(tmp_path / "mine"), "--extra-model-paths", str(extra))
+    assert code == 0
+    assert json.loads(out)["CheckpointLoaderSimple"]["input"]["required"]["ckpt_name"][0] == ["a.safetensors", "b.safetensors"]
+    extra.write_text("a111: [broken\n")
+    code, _, err = run(capsys, "nodes", "--base-dir", str(tmp_path), "--extra-model-paths", str(extra))
+    assert code == 2 and "cannot read" in err

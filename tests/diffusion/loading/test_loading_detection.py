@@ -96,6 +96,7 @@ class _Payload:
         return (os.system, ("echo pwned > pwned.txt",))
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
 def test_pickles_that_run_code_are_refused(tmp_path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     evil = tmp_path / "evil.ckpt"

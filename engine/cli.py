@@ -64,6 +64,8 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--models-dir", type=Path, help="the models folder (default: BASE/models)")
     common.add_argument("--extra-model-paths", type=Path, action="append", default=[], metavar="YAML",
                         help="an extra_model_paths.yaml adding model folders, as ComfyUI's (repeatable)")
+    common.add_argument("--preview-method", choices=["none", "auto", "latent2rgb", "taesd"], default="auto",
+                        help="step previews while sampling (auto: TAESD when in models/vae_approx, else latent2rgb)")
     memory = common.add_mutually_exclusive_group()
     for mode in VramMode:
         memory.add_argument(f"--{mode.value}", dest="vram_mode", action="store_const", const=mode, help=_VRAM_HELP[mode])
@@ -126,6 +128,7 @@ def _runtime(args: argparse.Namespace, **paths: Path | None) -> Runtime:
         models_dir=args.models_dir,
         extra_model_paths=args.extra_model_paths,
         vram_mode=args.vram_mode,
+        preview_method=args.preview_method,
         **paths,
     )
     try:

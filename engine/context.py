@@ -31,7 +31,7 @@ class Services:
             raise LookupError(f"service {service_type.__name__} is not available in this runtime") from None
 
 
-ProgressHook = Callable[[str, int, int], None]
+ProgressHook = Callable[[str, int, int, Any], None]
 
 
 @dataclass
@@ -62,8 +62,9 @@ class NodeContext:
         if self.interrupt_flag.is_set():
             raise Interrupted()
 
-    def progress(self, value: int, total: int) -> None:
-        """Report `value` of `total` steps done; raises `Interrupted` if the user interrupted."""
+    def progress(self, value: int, total: int, preview: Any = None) -> None:
+        """Report `value` of `total` steps done, optionally with a preview image (a PIL image);
+        raises `Interrupted` if the user interrupted."""
         self.check_interrupt()
         if self.progress_hook is not None:
-            self.progress_hook(self.node_id, value, total)
+            self.progress_hook(self.node_id, value, total, preview)

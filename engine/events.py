@@ -19,6 +19,8 @@ EXECUTION_PLAN = "execution_plan"
 EXECUTION_CACHED = "execution_cached"
 EXECUTING = "executing"
 PROGRESS = "progress"
+#: sdflow's own: a step's preview image {prompt_id, node, image (PIL)}; the server sends it as a binary frame
+PREVIEW = "preview"
 EXECUTED = "executed"
 EXECUTION_SUCCESS = "execution_success"
 EXECUTION_ERROR = "execution_error"

@@ -515,8 +515,10 @@ class _PromptRun:
     def _publish_executed(self, nid: str, ui: dict[str, Any]) -> None:
         self._publish(ev.EXECUTED, {"node": nid, "display_node": self.display.get(nid, nid), "output": ui, "prompt_id": self.prompt_id})
 
-    def _on_progress(self, node_id: str, value: int, total: int) -> None:
+    def _on_progress(self, node_id: str, value: int, total: int, preview: Any) -> None:
         self._publish(ev.PROGRESS, {"value": value, "max": total, "prompt_id": self.prompt_id, "node": node_id})
+        if preview is not None:
+            self._publish(ev.PREVIEW, {"prompt_id": self.prompt_id, "node": node_id, "image": preview})
 
     def _publish(self, type: str, data: dict[str, Any], record: bool = False) -> None:
         if record:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -35,6 +36,8 @@ class Settings(BaseModel):
     cache_bytes: int = DEFAULT_CACHE_BYTES
     #: memory mode (--highvram/--normalvram/--lowvram/--novram/--cpu); None picks normal VRAM or the CPU
     vram_mode: VramMode | None = None
+    #: step previews while sampling: none, auto (TAESD when installed, else latent2rgb), latent2rgb, taesd
+    preview_method: Literal["none", "auto", "latent2rgb", "taesd"] = "auto"
 
 
 class Runtime:
@@ -52,6 +55,7 @@ class Runtime:
             load_entry_points(self.registry)
         self.bus = EventBus()
         self.services = Services()
+        self.services.provide(settings)
         self.models = ModelManager(DevicePolicy.detect(settings.vram_mode))
         self.services.provide(self.models)
         self.executor = Executor(self.registry, self.folders, self.bus, OutputCache(settings.cache_bytes), self.services)

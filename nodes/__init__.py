@@ -7,6 +7,16 @@ from nodes.conditioning import (
     CLIPTextEncodeSDXLRefiner,
     ConditioningZeroOut,
 )
+from nodes.conditioning_edit import (
+    ConditioningAverage,
+    ConditioningCombine,
+    ConditioningConcat,
+    ConditioningSetArea,
+    ConditioningSetAreaPercentage,
+    ConditioningSetAreaStrength,
+    ConditioningSetMask,
+    ConditioningSetTimestepRange,
+)
 from nodes.image_io import ImageCompare, LoadImage, LoadImageMask, PreviewImage, SaveImage
 from nodes.image_transform import (
     EmptyImage,
@@ -18,6 +28,16 @@ from nodes.image_transform import (
     ImageScale,
     ImageScaleBy,
     ImageScaleToTotalPixels,
+)
+from nodes.latent import (
+    EmptyLatentImage,
+    LatentBlend,
+    LatentComposite,
+    LatentFromBatch,
+    LatentUpscale,
+    LatentUpscaleBy,
+    RepeatLatentBatch,
+    SetLatentNoiseMask,
 )
 from nodes.loaders import (
     CheckpointLoader,
@@ -38,6 +58,23 @@ from nodes.mask import (
     SolidMask,
     ThresholdMask,
 )
+from nodes.sampling import (
+    BasicGuider,
+    BasicScheduler,
+    CFGGuider,
+    DisableNoise,
+    ExponentialScheduler,
+    KarrasScheduler,
+    KSampler,
+    KSamplerAdvanced,
+    KSamplerSelect,
+    RandomNoise,
+    SamplerCustom,
+    SamplerCustomAdvanced,
+    SDTurboScheduler,
+    SplitSigmas,
+)
+from nodes.vae import InpaintModelConditioning, VAEDecode, VAEDecodeTiled, VAEEncode, VAEEncodeForInpaint, VAEEncodeTiled
 from nodes.primitives import PrimitiveBoolean, PrimitiveFloat, PrimitiveInt, PrimitiveString, PrimitiveStringMultiline
 
 NODES: list[type] = [
@@ -86,4 +123,43 @@ NODES: list[type] = [
     CLIPTextEncodeSDXL,
     CLIPTextEncodeSDXLRefiner,
     ConditioningZeroOut,
+    ConditioningCombine,
+    ConditioningAverage,
+    ConditioningConcat,
+    ConditioningSetArea,
+    ConditioningSetAreaPercentage,
+    ConditioningSetAreaStrength,
+    ConditioningSetMask,
+    ConditioningSetTimestepRange,
+    # latents
+    EmptyLatentImage,
+    LatentUpscale,
+    LatentUpscaleBy,
+    LatentFromBatch,
+    RepeatLatentBatch,
+    LatentComposite,
+    LatentBlend,
+    SetLatentNoiseMask,
+    # VAE
+    VAEDecode,
+    VAEEncode,
+    VAEDecodeTiled,
+    VAEEncodeTiled,
+    VAEEncodeForInpaint,
+    InpaintModelConditioning,
+    # sampling
+    KSampler,
+    KSamplerAdvanced,
+    SamplerCustom,
+    SamplerCustomAdvanced,
+    KSamplerSelect,
+    BasicScheduler,
+    KarrasScheduler,
+    ExponentialScheduler,
+    SDTurboScheduler,
+    RandomNoise,
+    DisableNoise,
+    CFGGuider,
+    BasicGuider,
+    SplitSigmas,
 ]

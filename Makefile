@@ -22,11 +22,11 @@ DEMO_MODELS := models/checkpoints/sdflow-tiny-sd15.safetensors
 
 # tiny random models of every family, so the demo runs on a fresh machine without downloads
 $(DEMO_MODELS): | setup
-	$(BIN)/sdflow demo-models models
+	$(BIN)/sdflow demo-models models/checkpoints
 
-# Until the HTTP server lands, `serve` runs the embedded demo workflow and writes an image.
+# Until the HTTP server lands, `serve` generates an image from the txt2img workflow with the demo model.
 serve: setup $(DEMO_MODELS)
-	$(BIN)/sdflow run workflows/model_free_demo.json --out output
+	$(BIN)/sdflow run workflows/txt2img.json --input workflows/inputs --out output
 
 test: setup
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q

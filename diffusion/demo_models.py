@@ -297,14 +297,14 @@ def write_embedding(path: Path, dims: Mapping[str, int] = MappingProxyType({"cli
 
 
 def write_demo_models(folder: Path) -> list[Path]:
-    """Write one tiny checkpoint per family, a VAE and an embedding into a ComfyUI models folder."""
+    """Write one tiny checkpoint per family, a VAE and an embedding into `folder` (e.g. models/checkpoints)."""
     folder = Path(folder)
     written = []
     for family in FAMILIES:
-        written += write_single_file(build_tiny(family), folder / "checkpoints" / f"sdflow-tiny-{family}.safetensors", torch.float16)
-    vae = folder / "vae" / "sdflow-tiny-vae.safetensors"
+        written += write_single_file(build_tiny(family), folder / f"sdflow-tiny-{family}.safetensors", torch.float16)
+    vae = folder / "sdflow-tiny-vae.safetensors"
     write_vae(vae)
-    embedding = folder / "embeddings" / "sdflow-tiny-embedding.safetensors"
+    embedding = folder / "sdflow-tiny-embedding.safetensors"
     write_embedding(embedding, dims={key: HIDDEN_SIZE[key] for key in ("clip_l", "clip_g")})
     return [*written, vae, embedding]
 
@@ -322,7 +322,7 @@ class _DemoModelsCommand:
     help = "write tiny random models of every family (for trying sdflow out without downloads)"
 
     def configure(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("dir", type=Path, help="models folder to write checkpoints/, vae/ and embeddings/ into")
+        parser.add_argument("dir", type=Path, help="folder to write them into, e.g. models/checkpoints")
 
     def run(self, args: argparse.Namespace) -> int:
         for path in write_demo_models(args.dir):

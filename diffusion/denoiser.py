@@ -75,8 +75,8 @@ class Denoiser:
 
     def __call__(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         level = float(sigma.reshape(-1)[0])
-        jobs = [self._job(0, e, x) for e in self.positive if e.active(level)]
-        jobs += [self._job(1, e, x) for e in self.negative if e.active(level)]
+        jobs = [job for side, entries in enumerate((self.positive, self.negative)) for e in entries
+                if e.active(level) and (job := self._job(side, e, x)) is not None]
         totals = [torch.zeros_like(x) for _ in range(2)]
         weights = [torch.full_like(x, 1e-37) for _ in range(2)]
         for batch in _batches(jobs):
@@ -90,11 +90,14 @@ class Denoiser:
         uncond = totals[1] / weights[1]
         return uncond + (cond - uncond) * self.cfg
 
-    def _job(self, side: int, entry: Entry, x: torch.Tensor) -> _Job:
+    def _job(self, side: int, entry: Entry, x: torch.Tensor) -> _Job | None:
+        """The entry's region and weights; None when its area lies outside the latent."""
         batch, channels, height, width = x.shape
         rows, cols = slice(0, height), slice(0, width)
         if entry.area is not None:
             h, w, y, x0 = entry.area
+            if y >= height or x0 >= width:
+                return None
             rows = slice(y, y + min(h, height - y))
             cols = slice(x0, x0 + min(w, width - x0))
         size = (rows.stop - rows.start, cols.stop - cols.start)

@@ -1,7 +1,7 @@
 """The `sdflow` command line: run and convert workflows, list nodes.
 
     sdflow run WORKFLOW.json [--set NODE.INPUT=VALUE ...] [--out DIR]
-    sdflow convert UI.json [-o API.json] [--object-info FILE]
+    sdflow convert WORKFLOW.json [-o OUT.json] [--object-info FILE]   (UI → API, or API → UI)
     sdflow nodes [--json] [--errors] [NAME]
 
 Other packages add subcommands through the `sdflow.commands` entry-point group.
@@ -29,6 +29,7 @@ from engine.spec import NodeSpec
 from engine.validation import describe_errors
 from engine.workflow.api import ApiPrompt
 from engine.workflow.convert import ConversionError, convert_workflow
+from engine.workflow.to_ui import prompt_to_workflow
 from engine.workflow.ui import is_ui_workflow
 
 
@@ -80,7 +81,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--input", type=Path, help="input folder (default: BASE/input)")
     run.set_defaults(handler=_run)
 
-    convert = sub.add_parser("convert", parents=[common], help="convert a UI workflow to an API prompt")
+    convert = sub.add_parser("convert", parents=[common], help="convert a UI workflow to an API prompt, or an API prompt to a UI workflow")
     convert.add_argument("workflow", type=Path)
     convert.add_argument("-o", "--output", type=Path, help="write here instead of standard output")
     convert.add_argument("--object-info", type=Path, help="object_info JSON describing node types that are not installed here")
@@ -306,9 +307,14 @@ def _convert(args: argparse.Namespace) -> int:
         info = _read_json(args.object_info)
         specs = {**{name: NodeSpec.from_object_info(name, entry) for name, entry in info.items()}, **specs}
     data = _read_json(args.workflow)
-    if not is_ui_workflow(data):
-        raise CliError(f"{args.workflow} is not a UI workflow (no 'nodes' list)")
-    text = json.dumps(_to_api(data, specs), indent=2) + "\n"
+    if is_ui_workflow(data):
+        converted = _to_api(data, specs)
+    else:
+        try:
+            converted = prompt_to_workflow(ApiPrompt.model_validate(_to_api(data, specs)), specs)
+        except (ConversionError, ValueError) as exc:
+            raise CliError(f"{args.workflow}: {exc}") from None
+    text = json.dumps(converted, indent=2) + "\n"
     if args.output:
         args.output.write_text(text, encoding="utf-8")
     else:

@@ -36,3 +36,17 @@ def make_context(folders: Folders):
         return NodeContext(node_id=node_id, class_type=class_type, folders=folders, services=Services(), **kwargs)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A ComfyUI-style models folder holding the demo models (`sdflow demo-models`)."""
+    from diffusion.demo_models import write_demo_models
+
+    folder = tmp_path_factory.mktemp("demo") / "models"
+    for path in write_demo_models(folder / "checkpoints"):
+        kind = {"sdflow-tiny-vae.safetensors": "vae", "sdflow-tiny-embedding.safetensors": "embeddings"}.get(path.name)
+        if kind:
+            (folder / kind).mkdir(exist_ok=True)
+            path.rename(folder / kind / path.name)
+    return folder

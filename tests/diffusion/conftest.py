@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from diffusion.demo_models import FAMILIES, TinyModel, build_tiny, write_demo_models, write_single_file
+from diffusion.demo_models import FAMILIES, TinyModel, build_tiny, write_single_file
 
 
 @dataclass
@@ -28,14 +28,6 @@ def written(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Written]:
         write_single_file(tiny, file)
         out[family] = Written(tiny, file)
     return out
-
-
-@pytest.fixture(scope="session")
-def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A ComfyUI-style models folder holding the demo models (`sdflow demo-models`)."""
-    folder = tmp_path_factory.mktemp("demo") / "models"
-    write_demo_models(folder)
-    return folder
 
 
 def unet_inputs(unet, seed: int = 0) -> dict:

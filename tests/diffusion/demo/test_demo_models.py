@@ -146,11 +146,11 @@ def test_embedding_files(tmp_path) -> None:
 
 def test_demo_models_command(tmp_path, capsys) -> None:
     assert main(["demo-models", str(tmp_path)]) == 0
-    names = [f"checkpoints/sdflow-tiny-{family}.safetensors" for family in FAMILIES]
-    names += ["checkpoints/sdflow-tiny-sd2-v.yaml", "vae/sdflow-tiny-vae.safetensors", "embeddings/sdflow-tiny-embedding.safetensors"]
+    names = [f"sdflow-tiny-{family}.safetensors" for family in FAMILIES]
+    names += ["sdflow-tiny-sd2-v.yaml", "sdflow-tiny-vae.safetensors", "sdflow-tiny-embedding.safetensors"]
     written = {str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file()}
     assert written == set(names)
     assert set(capsys.readouterr().out.split()) == {str(tmp_path / name) for name in names}
     assert sum((tmp_path / name).stat().st_size for name in names) < 120e6
-    with safe_open(tmp_path / "checkpoints/sdflow-tiny-sdxl.safetensors", "pt") as f:
+    with safe_open(tmp_path / "sdflow-tiny-sdxl.safetensors", "pt") as f:
         assert f.get_slice(next(iter(f.keys()))).get_dtype() == "F16"

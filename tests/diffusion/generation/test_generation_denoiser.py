@@ -144,3 +144,12 @@ def test_prediction_formulas(prediction: str) -> None:
         alpha, sigma_vp = 1 / (1 + sigma**2).sqrt(), sigma / (1 + sigma**2).sqrt()
         output = alpha * noise - sigma_vp * x0
     assert torch.allclose(denoised_from(prediction, sigma, output, x), x0, atol=1e-5)
+
+
+def test_areas_outside_the_latent_contribute_nothing() -> None:
+    outside = cond(1.0, area=(8, 8, 0, 40))  # starts right of a 16-wide latent
+    partly = cond(1.0, area=(8, 64, 0, 12))  # clipped to columns 12..15
+    denoise, unet = make([cond(0.0), outside, partly])
+    eps = -denoise(X, SIGMA) / 2.0
+    assert torch.equal(eps[..., :12], torch.zeros(1, 4, 16, 12))
+    assert eps[..., :8, 12:].gt(0).all() and len(unet.calls) == 2

@@ -19,6 +19,8 @@ EXECUTION_PLAN = "execution_plan"
 EXECUTION_CACHED = "execution_cached"
 EXECUTING = "executing"
 PROGRESS = "progress"
+#: {prompt_id, nodes: {id: {value, max, state (running|finished|error), node_id, prompt_id, display_node_id, parent_node_id, real_node_id}}}
+PROGRESS_STATE = "progress_state"
 #: sdflow's own: a step's preview image {prompt_id, node, image (PIL)}; the server sends it as a binary frame
 PREVIEW = "preview"
 EXECUTED = "executed"

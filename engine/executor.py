@@ -23,7 +23,7 @@ import time
 import traceback
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
 import torch
 
@@ -82,6 +82,10 @@ class ExecutionResult:
     messages: list[list[Any]] = field(default_factory=list)
     #: outputs validation dropped, in ComfyUI's node_errors shape (the others ran)
     node_errors: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: nodes added by expansion → the node that expanded them
+    parents: dict[str, str] = field(default_factory=dict)
+    #: nodes added by expansion → the prompt's node the editor shows them as
+    display: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
 
     @property
@@ -129,15 +133,21 @@ class Executor:
         prompt_id: str | None = None,
         extra_data: dict[str, Any] | None = None,
         targets: list[str] | None = None,
+        on_complete: Callable[[ExecutionResult], None] | None = None,
     ) -> ExecutionResult:
-        """Validate and run an API prompt (JSON data). Raises PromptInvalid if nothing can run."""
+        """Validate and run an API prompt (JSON data). Raises PromptInvalid if nothing can run.
+
+        `on_complete` receives the finished result before the closing events
+        (`execution_success`, `executing` with node None) are published: the queue writes
+        history there, so a client that hears "done" always finds it.
+        """
         validation = self.validate(prompt, targets, extra_data)
         if not validation.ok:
             raise PromptInvalid(validation)
         self._interrupt.clear()
         run = _PromptRun(self, validation, prompt, prompt_id or str(uuid.uuid4()), extra_data or {})
         with torch.inference_mode():
-            return run.run()
+            return run.run(on_complete)
 
 
 class _PromptRun:
@@ -156,7 +166,6 @@ class _PromptRun:
         self._current: str | None = None
         self.rank: dict[str, tuple[int, ...]] = {}
         self.keys: dict[str, str] = {}
-        self.display: dict[str, str] = {}
         self.results: dict[str, tuple[list[Any], ...]] = {}
         self.from_cache: set[str] = set()
         self.requested_lazy: dict[str, set[str]] = {}
@@ -164,7 +173,10 @@ class _PromptRun:
         self.expanding: dict[str, tuple[tuple[list[Any], ...], dict[str, Any] | None]] = {}
         self.heap: list[tuple[tuple[int, ...], str]] = []
         self.queued: set[str] = set()
+        #: progress_state entries of the nodes that started; each entry is replaced, never mutated
+        self.states: dict[str, dict[str, Any]] = {}
         self.result = ExecutionResult(prompt_id, "success", list(self.outputs), node_errors=validation.node_errors)
+        self.display = self.result.display
 
     # ---- set-up -------------------------------------------------------------------------
 
@@ -216,7 +228,7 @@ class _PromptRun:
 
     # ---- the run --------------------------------------------------------------------------
 
-    def run(self) -> ExecutionResult:
+    def run(self, on_complete: Callable[[ExecutionResult], None] | None = None) -> ExecutionResult:
         started = time.perf_counter()
         candidates = ancestors_of(self.graph, self.outputs)
         order = topological_order(self.graph, candidates)
@@ -250,13 +262,22 @@ class _PromptRun:
                  "executed": list(self.result.executed), "timestamp": timestamp_ms()},
                 record=True,
             )
-        else:
+        closing: list[tuple[str, dict[str, Any]]] = []
+        if self.result.status != "interrupted":
             if self.result.failed_outputs:
                 self.result.status = "error"
             else:
-                self._publish(ev.EXECUTION_SUCCESS, {"prompt_id": self.prompt_id, "timestamp": timestamp_ms()}, record=True)
+                success = {"prompt_id": self.prompt_id, "timestamp": timestamp_ms()}
+                self.result.messages.append([ev.EXECUTION_SUCCESS, success])
+                closing.append((ev.EXECUTION_SUCCESS, success))
+        closing.append((ev.EXECUTING, {"node": None, "display_node": None, "prompt_id": self.prompt_id}))
         self.result.seconds = time.perf_counter() - started
-        self._publish(ev.EXECUTING, {"node": None, "display_node": None, "prompt_id": self.prompt_id})
+        try:
+            if on_complete is not None:
+                on_complete(self.result)
+        finally:  # clients waiting for the end hear it even if the hook failed
+            for type, data in closing:
+                self.x.bus.publish(type, data)
         return self.result
 
     def _current_type(self) -> str | None:
@@ -287,6 +308,7 @@ class _PromptRun:
             return
         node = self.nodes[nid]
         self._publish(ev.EXECUTING, {"node": nid, "display_node": self.display.get(nid, nid), "prompt_id": self.prompt_id})
+        self._set_state(nid, "running", 0, 1)
         try:
             outputs, ui, expansion = self._call(nid)
         except Interrupted:
@@ -419,6 +441,8 @@ class _PromptRun:
     def _complete(self, nid: str, outputs: tuple[list[Any], ...], ui: dict[str, Any] | None) -> None:
         self.results[nid] = outputs
         self.result.executed.append(nid)
+        done = self.states.get(nid, {}).get("max", 1)
+        self._set_state(nid, "finished", done, done)
         if ui:
             self.result.ui[nid] = ui
             self._publish_executed(nid, ui)
@@ -444,6 +468,7 @@ class _PromptRun:
             self.nodes[new_id] = node
             self.specs.setdefault(node.class_type, self.x.registry.get(node.class_type).spec(self.x.folders))  # type: ignore[union-attr]
             self.display[new_id] = self.display.get(nid, nid)
+            self.result.parents[new_id] = nid
         dependency_graph(added, self._lazy_map(added), graph=self.graph)
         new_order = topological_order(self.graph, added)
         for j, new_id in enumerate(new_order):
@@ -498,6 +523,7 @@ class _PromptRun:
         self.result.failures[nid] = failure
         if not publish:
             return
+        self._set_state(nid, "error", self.states.get(nid, {}).get("value", 0), self.states.get(nid, {}).get("max", 1))
         data = {
             "prompt_id": self.prompt_id,
             "node_id": nid,
@@ -515,8 +541,17 @@ class _PromptRun:
     def _publish_executed(self, nid: str, ui: dict[str, Any]) -> None:
         self._publish(ev.EXECUTED, {"node": nid, "display_node": self.display.get(nid, nid), "output": ui, "prompt_id": self.prompt_id})
 
+    def _set_state(self, nid: str, state: str, value: float, total: float) -> None:
+        """Record a node's progress_state entry and publish the states of every node that started."""
+        self.states[nid] = {
+            "value": value, "max": total, "state": state, "node_id": nid, "prompt_id": self.prompt_id,
+            "display_node_id": self.display.get(nid, nid), "parent_node_id": self.result.parents.get(nid), "real_node_id": nid,
+        }
+        self.x.bus.publish(ev.PROGRESS_STATE, {"prompt_id": self.prompt_id, "nodes": dict(self.states)})
+
     def _on_progress(self, node_id: str, value: int, total: int, preview: Any) -> None:
         self._publish(ev.PROGRESS, {"value": value, "max": total, "prompt_id": self.prompt_id, "node": node_id})
+        self._set_state(node_id, "running", value, total)
         if preview is not None:
             self._publish(ev.PREVIEW, {"prompt_id": self.prompt_id, "node": node_id, "image": preview})
 

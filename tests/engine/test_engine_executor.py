@@ -418,10 +418,11 @@ def test_event_bus_unsubscribe():
 def test_event_order_of_a_fresh_run(executor):
     ex, rec = executor
     ex.execute({"1": {"class_type": "Const", "inputs": {"value": 1}}, "2": {"class_type": "Show", "inputs": {"value": ["1", 0]}}}, prompt_id="p")
-    assert rec.types() == [
+    events = [e for e in rec.events if e.type != "progress_state"]
+    assert [e.type for e in events] == [
         "execution_start", "execution_cached", "execution_plan", "executing", "executing", "executed", "execution_success", "executing",
     ]
-    start, cached, plan, ex1, ex2, executed, success, done = (e.data for e in rec.events)
+    start, cached, plan, ex1, ex2, executed, success, done = (e.data for e in events)
     assert set(start) == {"prompt_id", "timestamp"} and start["prompt_id"] == "p"
     assert cached["nodes"] == [] and cached["prompt_id"] == "p" and "timestamp" in cached
     assert plan == {"prompt_id": "p", "nodes": ["1", "2"]}
@@ -430,6 +431,50 @@ def test_event_order_of_a_fresh_run(executor):
     assert executed == {"node": "2", "display_node": "2", "output": {"value": [1]}, "prompt_id": "p"}
     assert set(success) == {"prompt_id", "timestamp"}
     assert done == {"node": None, "display_node": None, "prompt_id": "p"}
+
+
+def test_progress_state_tracks_every_started_node(executor):
+    ex, rec = executor
+    ex.execute({"1": {"class_type": "Steps", "inputs": {"steps": 2}}, "2": {"class_type": "Show", "inputs": {"value": ["1", 0]}}}, prompt_id="ps")
+    states = [{nid: (n["state"], n["value"], n["max"]) for nid, n in e["nodes"].items()} for e in rec.of("progress_state")]
+    assert states == [
+        {"1": ("running", 0, 1)},
+        {"1": ("running", 1, 2)},
+        {"1": ("running", 2, 2)},
+        {"1": ("finished", 2, 2)},
+        {"1": ("finished", 2, 2), "2": ("running", 0, 1)},
+        {"1": ("finished", 2, 2), "2": ("finished", 1, 1)},
+    ]
+    entry = rec.of("progress_state")[0]
+    assert entry["prompt_id"] == "ps"
+    assert entry["nodes"]["1"] == {"value": 0, "max": 1, "state": "running", "node_id": "1", "prompt_id": "ps",
+                                   "display_node_id": "1", "parent_node_id": None, "real_node_id": "1"}
+
+
+def test_progress_state_marks_a_failed_node(executor):
+    ex, rec = executor
+    ex.execute({"1": {"class_type": "Boom", "inputs": {}}, "2": {"class_type": "Show", "inputs": {"value": ["1", 0]}}}, prompt_id="pe")
+    assert rec.of("progress_state")[-1]["nodes"]["1"]["state"] == "error"
+
+
+def test_on_complete_runs_before_the_closing_events(executor):
+    ex, rec = executor
+    seen = []
+    result = ex.execute({"1": {"class_type": "Const", "inputs": {"value": 1}}, "2": {"class_type": "Show", "inputs": {"value": ["1", 0]}}},
+                        on_complete=lambda r: seen.append((r.status, [m[0] for m in r.messages], rec.types()[-1])))
+    assert seen == [("success", ["execution_start", "execution_cached", "execution_success"], "executed")]
+    assert rec.types()[-2:] == ["execution_success", "executing"] and result.ok
+
+
+def test_closing_events_are_published_even_if_on_complete_fails(executor):
+    ex, rec = executor
+
+    def broken(result):
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        ex.execute({"1": {"class_type": "Const", "inputs": {"value": 1}}, "2": {"class_type": "Show", "inputs": {"value": ["1", 0]}}}, on_complete=broken)
+    assert rec.types()[-2:] == ["execution_success", "executing"]
 
 
 def test_event_order_of_a_cached_run(executor):

@@ -17,16 +17,34 @@ def root(tmp_path) -> Path:
     return root
 
 
-@pytest.mark.parametrize("name", ["/etc/passwd", "\\windows\\system32", "C:\\x.png", "c:x.png", "//server/share"])
+@pytest.mark.parametrize("name", ["/etc/passwd", "C:/x.png", "c:x.png", "//server/share"])
 def test_absolute_names_are_refused(root, name):
     with pytest.raises(UnsafePathError, match="must be relative"):
         resolve_inside(root, name)
 
 
-@pytest.mark.parametrize("name", ["..", "../x.png", "sub/../../x.png", "sub/deeper/../../../etc"])
-def test_parent_escapes_are_refused(root, name):
-    with pytest.raises(UnsafePathError, match="leaves its folder"):
+@pytest.mark.parametrize("name", ["\\windows\\system32", "C:\\x.png", "sub\\x.png", "..\\x.png"])
+def test_windows_separators_are_refused(root, name):
+    with pytest.raises(UnsafePathError, match="backslash"):
         resolve_inside(root, name)
+
+
+@pytest.mark.parametrize("name", ["..", "../x.png", "sub/../../x.png", "sub/deeper/../../../etc", "sub/deeper/../deeper/x.png", "sub/.."])
+def test_parent_components_are_refused_even_when_they_stay_inside(root, name):
+    with pytest.raises(UnsafePathError, match="goes up a folder"):
+        resolve_inside(root, name)
+
+
+@pytest.mark.parametrize("name", ["%2e%2e/x.png", "%2E%2E%2Fetc", "..%2fx.png", "sub%2f..%2f..%2fx", "%252e%252e/x.png", "%25252e%25252e%25252f",
+                                  "%2fetc%2fpasswd", "sub%5cx.png", "x%00.png", "sub%2fdeeper%2fx.png"])
+def test_percent_encoded_traversal_is_refused(root, name):
+    with pytest.raises(UnsafePathError):
+        resolve_inside(root, name)
+
+
+@pytest.mark.parametrize("name", ["v1..final.png", ".hidden.png", "...", "..png", "a.b.c.png", "sub/deeper/x.png", "100%.png", "50%off.png"])
+def test_names_with_dots_or_percent_signs_are_fine(root, name):
+    assert resolve_inside(root, name) == Path(os.path.realpath(root / name))
 
 
 def test_nul_byte_is_refused(root):
@@ -50,7 +68,7 @@ def test_symlink_inside_the_root_is_fine(root):
     assert resolve_inside(root, "alias/deeper/x.png") == (root / "sub" / "deeper" / "x.png").resolve()
 
 
-@pytest.mark.parametrize("name", ["sub/deeper/x.png", "sub/./deeper/x.png", "sub/deeper/../deeper/x.png", "new/not/yet.png", "a b.png"])
+@pytest.mark.parametrize("name", ["sub/deeper/x.png", "sub/./deeper/x.png", "new/not/yet.png", "a b.png"])
 def test_nested_names_resolve_inside(root, name):
     result = resolve_inside(root, name)
     assert result == Path(os.path.realpath(root / name))

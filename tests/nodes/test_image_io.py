@@ -118,7 +118,7 @@ def test_check_inputs_reports_missing_and_escaping_files(folders, make_context):
     _save(folders, "x.png", _rgba(), kind="output")
     assert LoadImage(image="missing.png").check_inputs(make_context()) == "Invalid image file: missing.png"
     escape = LoadImage(image="../x.png").check_inputs(make_context())
-    assert escape.startswith("Invalid image file: ../x.png") and "leaves its folder" in escape
+    assert escape.startswith("Invalid image file: ../x.png") and "goes up a folder" in escape
     assert LoadImage(image="/etc/passwd").check_inputs(make_context()) is not None
     # a linked name (not a constant) is checked when it arrives, not before
     assert LoadImage.model_construct(image=None).check_inputs(make_context()) is None

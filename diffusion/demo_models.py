@@ -22,6 +22,7 @@ from safetensors.torch import save_file
 from torch import nn
 
 from diffusion import ldm_keys
+from engine.folders import Folders
 
 if TYPE_CHECKING:
     from diffusers import AutoencoderKL, UNet2DConditionModel
@@ -307,6 +308,29 @@ def write_demo_models(folder: Path) -> list[Path]:
     embedding = folder / "sdflow-tiny-embedding.safetensors"
     write_embedding(embedding, dims={key: HIDDEN_SIZE[key] for key in ("clip_l", "clip_g")})
     return [*written, vae, embedding]
+
+
+def write_demo_model_folders(models: Path) -> list[Path]:
+    """The demo models laid out in a models folder: checkpoints/, vae/ and embeddings/."""
+    placed = []
+    for path in write_demo_models(models / "checkpoints"):
+        kind = {"sdflow-tiny-vae.safetensors": "vae", "sdflow-tiny-embedding.safetensors": "embeddings"}.get(path.name)
+        if kind:
+            (models / kind).mkdir(parents=True, exist_ok=True)
+            path = path.replace(models / kind / path.name)
+        placed.append(path)
+    return placed
+
+
+def provide_demo_models(folders: Folders) -> str | None:
+    """Start-up hook of `sdflow serve`: with no checkpoint installed, write the demo models so the
+    default workflow runs end to end. Returns what it did, for the console."""
+    assert folders.models is not None
+    if folders.models.list("checkpoints"):
+        return None
+    write_demo_model_folders(folders.models.root)
+    return (f"No checkpoint is installed, so sdflow wrote its tiny demo models (random weights, for trying sdflow out) to "
+            f"{folders.models.root / 'checkpoints'}. Put your own checkpoints there.")
 
 
 def _save(state: ldm_keys.StateDict, path: Path, dtype: torch.dtype) -> Path:

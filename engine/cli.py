@@ -121,7 +121,8 @@ def plugin_commands() -> list[Command]:
     return commands
 
 
-def _runtime(args: argparse.Namespace, **paths: Path | None) -> Runtime:
+def runtime_from_args(args: argparse.Namespace, **paths: Path | None) -> Runtime:
+    """The Runtime the common options describe (for subcommands, also those of other packages)."""
     settings = Settings(
         base_dir=args.base_dir,
         plugin_dirs=args.plugins,
@@ -163,7 +164,7 @@ def _to_api(data: Any, specs: dict[str, NodeSpec]) -> dict[str, Any]:
 
 
 def _run(args: argparse.Namespace) -> int:
-    runtime = _runtime(args, output_dir=args.out, input_dir=args.input)
+    runtime = runtime_from_args(args, output_dir=args.out, input_dir=args.input)
     for error in runtime.registry.errors:
         print(f"warning: {error.source}: {error.message}", file=sys.stderr)
     data = _read_json(args.workflow)
@@ -301,7 +302,7 @@ def _report(runtime: Runtime, result: ExecutionResult) -> int:
 
 
 def _convert(args: argparse.Namespace) -> int:
-    runtime = _runtime(args)
+    runtime = runtime_from_args(args)
     specs = runtime.registry.specs(runtime.folders)
     if args.object_info:
         info = _read_json(args.object_info)
@@ -326,7 +327,7 @@ def _convert(args: argparse.Namespace) -> int:
 
 
 def _nodes(args: argparse.Namespace) -> int:
-    runtime = _runtime(args)
+    runtime = runtime_from_args(args)
     registry = runtime.registry
     if args.errors:
         for error in registry.errors:

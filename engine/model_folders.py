@@ -25,6 +25,12 @@ import yaml
 
 from engine.paths import UnsafePathError, resolve_inside
 
+#: the folder keys every installation has (ComfyUI's names); extra_model_paths.yaml may add more
+KNOWN_KEYS = (
+    "checkpoints", "configs", "loras", "vae", "text_encoders", "diffusion_models", "clip_vision", "style_models", "embeddings",
+    "diffusers", "vae_approx", "controlnet", "gligen", "upscale_models", "hypernetworks", "photomaker", "classifiers",
+    "model_patches", "audio_encoders",
+)
 MODEL_EXTENSIONS = frozenset({".ckpt", ".pt", ".pt2", ".bin", ".pth", ".safetensors", ".sft"})
 #: keys whose files have other extensions than model weights
 EXTENSIONS = {"configs": frozenset({".yaml"})}
@@ -46,6 +52,11 @@ class ModelFolders:
     extra: dict[str, list[Path]] = field(default_factory=dict)
     #: folders that go before `root` (from `is_default: true` sections)
     preferred: dict[str, list[Path]] = field(default_factory=dict)
+
+    def keys(self) -> list[str]:
+        """Every folder key: the known ones, then those only extra_model_paths.yaml files name."""
+        added = [k for k in [*self.preferred, *self.extra] if k not in KNOWN_KEYS]
+        return [*KNOWN_KEYS, *dict.fromkeys(added)]
 
     def paths(self, key: str) -> list[Path]:
         """Where files of `key` are searched, in order."""

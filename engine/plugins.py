@@ -18,9 +18,12 @@ from pathlib import Path
 from types import ModuleType
 from typing import Iterable
 
+from engine.folders import Folders
 from engine.registry import LoadError, Registry
 
 ENTRY_POINT_GROUP = "sdflow.nodes"
+#: start-up hooks of the server: callables `(folders) -> str | None` (a message for the console)
+SETUP_GROUP = "sdflow.setup"
 
 
 def load_builtin_packages(registry: Registry, packages: Iterable[str]) -> None:
@@ -105,3 +108,17 @@ def _import_path(module_name: str, path: Path) -> ModuleType:
     sys.modules[module_name] = module
     spec.loader.exec_module(module)
     return module
+
+
+def run_setup_hooks(folders: Folders, group: str = SETUP_GROUP) -> list[str]:
+    """Run the start-up hooks installed packages declare (e.g. writing demo models on a fresh
+    installation); returns their messages. A failing hook is reported, never fatal."""
+    messages = []
+    for entry_point in importlib.metadata.entry_points(group=group):
+        try:
+            message = entry_point.load()(folders)
+        except Exception as exc:
+            message = f"warning: start-up step {entry_point.name} failed: {exc!r}"
+        if message:
+            messages.append(message)
+    return messages

@@ -35,7 +35,7 @@ class Registry:
         self._definitions: dict[str, NodeDefinition] = {}
         self._builtin: set[str] = set()
         self.errors: list[LoadError] = []
-        #: plugin module name → folder of editor extensions (ComfyUI's WEB_DIRECTORY)
+        #: pack name (its module's last name part) → folder of editor extensions (ComfyUI's WEB_DIRECTORY)
         self.web_directories: dict[str, Path] = {}
 
     def __contains__(self, class_type: object) -> bool:
@@ -76,7 +76,7 @@ class Registry:
         """
         web = getattr(module, "WEB_DIRECTORY", None)
         if web and getattr(module, "__file__", None):  # recorded first: editor-only packs have no nodes
-            self.web_directories[source] = (Path(module.__file__).parent / web).resolve()
+            self.web_directories[module.__name__.rsplit(".", 1)[-1]] = (Path(module.__file__).parent / web).resolve()
         candidates: list[tuple[str | None, Any]] = [(None, cls) for cls in getattr(module, "NODES", [])]
         candidates += list((getattr(module, "NODE_CLASS_MAPPINGS", None) or {}).items())
         if not candidates:

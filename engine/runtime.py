@@ -26,6 +26,8 @@ class Settings(BaseModel):
     input_dir: Path | None = None
     output_dir: Path | None = None
     temp_dir: Path | None = None
+    #: where the server keeps its queue and history (default: BASE/user)
+    user_dir: Path | None = None
     #: the models folder (default: BASE/models) and extra_model_paths.yaml files adding more folders
     models_dir: Path | None = None
     extra_model_paths: list[Path] = Field(default_factory=list)
@@ -59,3 +61,16 @@ class Runtime:
         self.models = ModelManager(DevicePolicy.detect(settings.vram_mode))
         self.services.provide(self.models)
         self.executor = Executor(self.registry, self.folders, self.bus, OutputCache(settings.cache_bytes), self.services)
+
+    @property
+    def user_dir(self) -> Path:
+        return (self.settings.user_dir or self.settings.base_dir / "user").resolve()
+
+    def free(self, unload_models: bool = True, free_memory: bool = False) -> None:
+        """Move models off the GPU; with `free_memory` also drop loaded models and cached outputs.
+
+        Call it only while no prompt runs (the worker does so between prompts)."""
+        if free_memory:
+            self.executor.cache.clear()
+        if unload_models or free_memory:
+            self.models.free(unload=free_memory)

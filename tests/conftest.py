@@ -41,12 +41,8 @@ def make_context(folders: Folders):
 @pytest.fixture(scope="session")
 def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A ComfyUI-style models folder holding the demo models (`sdflow demo-models`)."""
-    from diffusion.demo_models import write_demo_models
+    from diffusion.demo_models import write_demo_model_folders
 
     folder = tmp_path_factory.mktemp("demo") / "models"
-    for path in write_demo_models(folder / "checkpoints"):
-        kind = {"sdflow-tiny-vae.safetensors": "vae", "sdflow-tiny-embedding.safetensors": "embeddings"}.get(path.name)
-        if kind:
-            (folder / kind).mkdir(exist_ok=True)
-            path.rename(folder / kind / path.name)
+    write_demo_model_folders(folder)
     return folder

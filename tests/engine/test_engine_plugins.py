@@ -192,7 +192,7 @@ def test_plugin_folder_loading_survives_every_failure(plugin_dir, clean_modules,
     # failed imports leave nothing behind; good ones stay importable (relative imports included)
     assert "custom_nodes.broken_import" not in sys.modules and "custom_nodes.exits" not in sys.modules
     assert "custom_nodes.pkg.impl" in sys.modules
-    assert registry.web_directories == {"custom_nodes.single": (plugin_dir / "js").resolve()}
+    assert registry.web_directories == {"single": (plugin_dir / "js").resolve()}
 
     # the loaded nodes work
     info = registry.object_info(folders)
@@ -205,7 +205,7 @@ def test_web_directory_of_a_pack_without_nodes_is_kept(tmp_path, clean_modules):
     write(root / "jsonly" / "__init__.py", 'WEB_DIRECTORY = "web"\n')
     registry = Registry()
     load_plugin_directories(registry, [root])
-    assert registry.web_directories == {"custom_nodes.jsonly": (root / "jsonly" / "web").resolve()}
+    assert registry.web_directories == {"jsonly": (root / "jsonly" / "web").resolve()}
     assert [e.source for e in registry.errors] == ["custom_nodes.jsonly"]
 
 

@@ -45,7 +45,10 @@ class PromptRequest(BaseModel):
 
 async def read_json(request: web.Request, default: Any = None) -> Any:
     """The request's JSON body; `default` when it is empty. Raises BadRequest when unreadable."""
-    text = await request.text()
+    try:
+        text = (await request.read()).decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadRequest("the body is not UTF-8 text", "invalid_json") from None
     if not text.strip():
         if default is None:
             raise BadRequest("the request has no JSON body")

@@ -140,8 +140,8 @@ class PromptQueue:
         with self._transaction() as db:
             if db.execute("SELECT 1 FROM queue WHERE prompt_id = ?", (prompt_id,)).fetchone():
                 raise DuplicatePromptError(f"a prompt with id {prompt_id!r} is already queued")
-            counter = self._next_counter(db)
             if number is None:
+                counter = self._next_counter(db)
                 number = -counter if front else counter
             db.execute(
                 "INSERT INTO queue (prompt_id, number, prompt, extra_data, outputs) VALUES (?, ?, ?, ?, ?)",

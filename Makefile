@@ -18,15 +18,9 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PIP) --no-deps open_clip_torch
 	touch $(STAMP)
 
-DEMO_MODELS := models/checkpoints/sdflow-tiny-sd15.safetensors
-
-# tiny random models of every family, so the demo runs on a fresh machine without downloads
-$(DEMO_MODELS): | setup
-	$(BIN)/sdflow demo-models models/checkpoints
-
-# Until the HTTP server lands, `serve` generates an image from the txt2img workflow with the demo model.
-serve: setup $(DEMO_MODELS)
-	$(BIN)/sdflow run workflows/txt2img.json --input workflows/inputs --out output
+# The server and editor on 127.0.0.1:8188; with no checkpoint installed it writes the tiny demo models first.
+serve: setup
+	$(BIN)/sdflow serve
 
 test: setup
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
@@ -35,4 +29,4 @@ bench: setup
 	$(BIN)/python bench/engine_overhead.py
 
 clean:
-	rm -rf $(VENV) output temp
+	rm -rf $(VENV) temp

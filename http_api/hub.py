@@ -38,6 +38,8 @@ PREVIEW_IMAGE_WITH_METADATA = 4
 JPEG = 1
 #: a client with more frames than this waiting gets no previews until it catches up
 PREVIEW_BACKLOG = 4
+#: a client this far behind is disconnected (it can reconnect and read /history)
+MAX_BACKLOG = 10_000
 MAX_CLIENT_ID = 256
 #: events forwarded to clients (sdflow's own execution_plan and preview events are not)
 FORWARDED = frozenset({
@@ -136,9 +138,14 @@ class Hub:
     # ---- on the loop -----------------------------------------------------------------------
 
     def _deliver(self, sid: str | None, frame: str | bytes) -> None:
-        targets = self.clients.values() if sid is None else [c for c in (self.clients.get(sid),) if c is not None]
+        targets = list(self.clients.values()) if sid is None else [c for c in (self.clients.get(sid),) if c is not None]
         for client in targets:
-            client.outbox.put_nowait(frame)
+            if client.outbox.qsize() >= MAX_BACKLOG:
+                log.warning("client %s stopped reading; disconnecting it", client.sid)
+                self.disconnect(client)
+                asyncio.ensure_future(client.ws.close())
+            else:
+                client.outbox.put_nowait(frame)
 
     def _schedule_status(self) -> None:
         if not self._status_scheduled:

@@ -105,6 +105,19 @@ async def extension_file(request: web.Request) -> web.StreamResponse:
     return _static(folder, request.match_info["path"])
 
 
+@routes.get("/sdflow/workflows")
+async def workflows(request: web.Request) -> web.Response:
+    """The example workflows: UI-format names (`txt2img.json`) and API prompts (`api/txt2img.json`)."""
+    root = state(request).options.workflows_root
+    names = sorted(p.relative_to(root).as_posix() for p in root.rglob("*.json")) if root.is_dir() else []
+    return web.json_response(names)
+
+
+@routes.get("/sdflow/workflows/{path:.+}")
+async def workflow_file(request: web.Request) -> web.StreamResponse:
+    return _static(state(request).options.workflows_root, request.match_info["path"])
+
+
 async def web_file(request: web.Request) -> web.StreamResponse:
     """`GET /` and every other unmatched GET: the editor's files from `web/`."""
     return _static(state(request).options.web_root, request.match_info.get("path", ""))

@@ -15,6 +15,7 @@ from http_api.hub import Hub
 
 DEFAULT_MAX_UPLOAD_MB = 100
 WEB_ROOT = Path(__file__).resolve().parent.parent / "web"
+WORKFLOWS_ROOT = Path(__file__).resolve().parent.parent / "workflows"
 
 
 @dataclass
@@ -27,6 +28,8 @@ class ServerOptions:
     auth_token: str | None = None
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_MB * 1024 * 1024
     web_root: Path = WEB_ROOT
+    #: example workflows offered at /sdflow/workflows (the editor's default comes from there)
+    workflows_root: Path = WORKFLOWS_ROOT
 
     def features(self) -> dict[str, Any]:
         """Server feature flags (`GET /features`, and the answer to a client's feature_flags)."""

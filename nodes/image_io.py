@@ -15,7 +15,7 @@ from PIL import ImageOps, ImageSequence, UnidentifiedImageError
 from engine import IMAGE, MASK, Image, Input, Node, NodeContext, NodeInputError, NodeResult, Output, Socket, node
 from engine.folders import Folders
 from engine.paths import UnsafePathError
-from nodes.imaging import from_pil, save_images, temp_prefix
+from nodes.imaging import from_pil, prefix_folder, save_images, temp_prefix
 
 
 def _input_images(folders: Folders) -> list[str]:
@@ -131,6 +131,15 @@ class SaveImage(Node):
         tooltip="File name prefix; may include a subfolder and %width% %height% %year% %month% %day% "
         "%hour% %minute% %second% %date:yyyy-MM-dd% %batch_num%.",
     )
+
+    def check_inputs(self, ctx: NodeContext) -> str | None:
+        if self.filename_prefix is None:  # linked: checked when it runs
+            return None
+        try:
+            prefix_folder(ctx, "output", self.filename_prefix)
+        except NodeInputError as exc:
+            return exc.reason
+        return None
 
     def execute(self, ctx: NodeContext) -> NodeResult:
         return NodeResult(ui={"images": save_images(self.images, ctx, "output", self.filename_prefix, compress_level=4)})

@@ -166,6 +166,18 @@ def temp_prefix(base: str) -> str:
     return f"{base}_temp_" + "".join(random.choices(string.ascii_lowercase, k=5))
 
 
+def prefix_folder(ctx: NodeContext, kind: str, filename_prefix: str, width: int = 0, height: int = 0) -> tuple[Path, str]:
+    """(folder, file name stem) a prefix like "a/b/name" names inside the `kind` folder.
+
+    Raises NodeInputError for a prefix that leaves the folder."""
+    prefix = posixpath.normpath(expand_prefix(filename_prefix, width, height, datetime.now()).replace("\\", "/"))
+    subfolder, name = posixpath.split(prefix)
+    try:
+        return ctx.folders.resolve(kind, subfolder), name
+    except UnsafePathError as exc:
+        raise NodeInputError("filename_prefix", str(exc)) from None
+
+
 def save_images(images: torch.Tensor, ctx: NodeContext, kind: str, filename_prefix: str, compress_level: int) -> list[dict[str, Any]]:
     """Save an IMAGE batch as PNGs in the `kind` folder (output or temp); returns the UI entries.
 
@@ -173,12 +185,7 @@ def save_images(images: torch.Tensor, ctx: NodeContext, kind: str, filename_pref
     carry the tokens of `expand_prefix`. Escaping the folder raises NodeInputError.
     """
     height, width = images.shape[1], images.shape[2]
-    prefix = posixpath.normpath(expand_prefix(filename_prefix, width, height, datetime.now()).replace("\\", "/"))
-    subfolder, name = posixpath.split(prefix)
-    try:
-        folder = ctx.folders.resolve(kind, subfolder)
-    except UnsafePathError as exc:
-        raise NodeInputError("filename_prefix", str(exc)) from None
+    folder, name = prefix_folder(ctx, kind, filename_prefix, width, height)
     folder.mkdir(parents=True, exist_ok=True)
     relative = folder.relative_to(ctx.folders.root(kind))
     shown_subfolder = "" if relative == Path(".") else relative.as_posix()

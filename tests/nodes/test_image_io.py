@@ -261,3 +261,17 @@ def test_image_compare_spec(folders):
     view = spec.input("compare_view")
     assert (view.type, view.section, view.is_widget) == ("IMAGECOMPARE", "required", True)
     assert spec.input("image_a").section == "optional" and spec.experimental and spec.output_node
+
+
+@pytest.mark.parametrize("prefix", ["../escape", "sub/../../escape", "/abs/name", "..\\\\escape"])
+def test_save_image_refuses_a_prefix_outside_output_before_running(prefix, runtime) -> None:
+    result = runtime.executor.validate({"1": {"class_type": "EmptyImage", "inputs": {"width": 8, "height": 8, "batch_size": 1, "color": 0}},
+                                        "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": prefix}}})
+    (error,) = result.node_errors["2"]["errors"]
+    assert error["type"] == "custom_validation_failed" and error["extra_info"]["input_name"] == "filename_prefix"
+
+
+def test_save_image_accepts_subfolders_in_the_prefix(runtime) -> None:
+    result = runtime.executor.validate({"1": {"class_type": "EmptyImage", "inputs": {"width": 8, "height": 8, "batch_size": 1, "color": 0}},
+                                        "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "a/b/name_%width%"}}})
+    assert result.ok and result.node_errors == {}

@@ -79,3 +79,12 @@ def test_editor_page_is_served_at_the_root(server) -> None:
     assert b"sdflow" in page.body
     assert server.get("/index.html").body == page.body
     assert server.get("/no-such-file.js").status == 404
+
+
+def test_example_workflows_are_offered(server) -> None:
+    names = server.get("/api/sdflow/workflows").json()
+    assert "txt2img.json" in names and "api/txt2img.json" in names
+    prompt = server.get("/sdflow/workflows/api/txt2img.json").json()
+    assert prompt["5"]["class_type"] == "KSampler"
+    assert server.get("/sdflow/workflows/%2e%2e/pyproject.toml").status == 400
+    assert server.get("/sdflow/workflows/none.json").status == 404

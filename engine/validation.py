@@ -9,6 +9,7 @@ reported error names the node, the input and the reason where the fault really i
 
 from __future__ import annotations
 
+import math
 import traceback
 from dataclasses import dataclass, field
 from typing import Any
@@ -61,7 +62,10 @@ def _coerce(spec: InputSpec, value: Any) -> Any:
     if spec.type == "INT":
         return int(value)
     if spec.type == "FLOAT":
-        return float(value)
+        number = float(value)
+        if math.isnan(number):
+            raise ValueError(f"{value!r} is not a number")
+        return number
     if spec.type == "STRING":
         return str(value)
     if spec.type == "BOOLEAN":
@@ -161,13 +165,8 @@ class _Validator:
         def info() -> dict[str, Any]:
             return dict(input_name=inp.name, input_config=inp.to_object_info(), received_value=value)
 
-        if not inp.is_widget and inp.type not in ("*",) and _numeric_link(value):
-            return error(
-                "bad_linked_input",
-                "Bad linked input, node ids in links must be strings",
-                f"{inp.name}: {value!r} (write [\"{value[0]}\", {value[1]}])",
-                **info(),
-            ), None
+        if not inp.is_widget and inp.type not in ("*",) and _looks_like_link(value):
+            return error("bad_linked_input", *_bad_link(inp.name, value), **info()), None
         try:
             value = _coerce(inp, value)
         except (TypeError, ValueError, OverflowError) as exc:
@@ -243,8 +242,16 @@ def _num(value: float) -> float | int:
     return int(value) if float(value).is_integer() else value
 
 
-def _numeric_link(value: Any) -> bool:
-    return isinstance(value, list) and len(value) == 2 and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+def _looks_like_link(value: Any) -> bool:
+    return isinstance(value, list) and len(value) == 2
+
+
+def _bad_link(name: str, value: list[Any]) -> tuple[str, str]:
+    """Message and details for a two-element list that a socket-only input got but that is no link."""
+    node_id, slot = value
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+        return "Bad linked input, node ids in links must be strings", f'{name}: {value!r} (write ["{node_id}", {slot}])'
+    return "Bad linked input, a link is [node id, output slot]", f"{name}: {value!r} needs a string node id and a whole-number output slot"
 
 
 def _structure_error(raw: Any, registry: Registry) -> dict[str, Any] | None:
@@ -253,6 +260,8 @@ def _structure_error(raw: Any, registry: Registry) -> dict[str, Any] | None:
     for node_id, node in raw.items():
         if not isinstance(node, dict) or "class_type" not in node:
             return error("invalid_prompt", "Cannot execute because a node is missing the class_type property.", f"Node ID '#{node_id}'")
+        if not isinstance(node["class_type"], str):
+            return error("invalid_prompt", "Cannot execute because a node's class_type is not a string.", f"Node ID '#{node_id}'")
         if node["class_type"] not in registry:
             return error("invalid_prompt", f"Cannot execute because node {node['class_type']} does not exist.", f"Node ID '#{node_id}'")
         if not isinstance(node.get("inputs", {}), dict):

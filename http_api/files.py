@@ -82,12 +82,17 @@ async def view(request: web.Request) -> web.StreamResponse:
 
 def _file_response(path: Path) -> web.FileResponse:
     content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-    if content_type in ACTIVE_TYPES:
+    if _is_active(content_type):
         headers = {"Content-Type": "application/octet-stream", "Content-Disposition": f'attachment; filename="{_quoted(path.name)}"'}
     else:
         headers = {"Content-Type": content_type, **_inline_headers(path.name)}
     headers["X-Content-Type-Options"] = "nosniff"
     return web.FileResponse(path, headers=headers)
+
+
+def _is_active(content_type: str) -> bool:
+    """True for types a browser runs or renders as a document; every `+xml` type may carry script."""
+    return content_type in ACTIVE_TYPES or content_type.endswith("+xml")
 
 
 def _inline_headers(name: str) -> dict[str, str]:
@@ -223,7 +228,7 @@ def _original_ref(text: Any) -> dict[str, Any]:
         reference = json.loads(text) if isinstance(text, str) else None
     except (ValueError, RecursionError):
         reference = None
-    if not isinstance(reference, dict) or not isinstance(reference.get("filename"), str):
+    if not isinstance(reference, dict) or not all(isinstance(reference.get(key) or "", str) for key in ("filename", "subfolder", "type")):
         raise FileRequestError(400, "original_ref must be JSON like {\"filename\": ..., \"subfolder\": ..., \"type\": ...}")
     return reference
 

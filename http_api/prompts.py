@@ -17,6 +17,10 @@ from http_api.state import state
 
 routes = web.RouteTableDef()
 
+#: deepest nesting of arrays and objects a JSON body may have; deeper values would hit Python's
+#: recursion limit later, when they are converted, reported or stored (real workflows stay near 10)
+MAX_JSON_DEPTH = 256
+
 
 class BadRequest(Exception):
     """A request body or parameter the server cannot use; answered with 400."""
@@ -53,10 +57,28 @@ async def read_json(request: web.Request, default: Any = None) -> Any:
         if default is None:
             raise BadRequest("the request has no JSON body")
         return default
+    too_deep = BadRequest(f"the body nests arrays and objects more than {MAX_JSON_DEPTH} levels deep", "invalid_json")
     try:
-        return json.loads(text)
-    except (ValueError, RecursionError) as exc:
+        body = json.loads(text)
+    except RecursionError:
+        raise too_deep from None
+    except ValueError as exc:
         raise BadRequest(f"the body is not valid JSON: {str(exc)[:200]}", "invalid_json") from None
+    if _nests_deeper_than(body, MAX_JSON_DEPTH):
+        raise too_deep
+    return body
+
+
+def _nests_deeper_than(value: Any, limit: int) -> bool:
+    """Whether arrays and objects in `value` nest more than `limit` levels (walked without recursion)."""
+    stack = [(value, 1)] if isinstance(value, (dict, list)) else []
+    while stack:
+        container, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = container.values() if isinstance(container, dict) else container
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
 
 
 async def read_object(request: web.Request, default: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -107,7 +107,7 @@ def guard_middleware(auth_token: str | None) -> Callable[[web.Request, Handler],
     async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         if expected is not None:
             presented = _presented_token(request)
-            if presented is None or not hmac.compare_digest(presented.encode(), expected):
+            if presented is None or not hmac.compare_digest(presented.encode("utf-8", "surrogateescape"), expected):
                 response = error_response(401, "unauthorized", "this server needs its access token: send 'Authorization: Bearer <token>'")
                 response.headers[hdrs.WWW_AUTHENTICATE] = "Bearer"
                 return response

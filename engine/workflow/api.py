@@ -25,14 +25,15 @@ class Link(NamedTuple):
 
 
 def is_link_json(value: Any) -> bool:
-    """ComfyUI's rule: a two-element list `[str, int]` is a link."""
-    return (
-        isinstance(value, list)
-        and len(value) == 2
-        and isinstance(value[0], str)
-        and isinstance(value[1], (int, float))
-        and not isinstance(value[1], bool)
-    )
+    """ComfyUI's rule: a two-element list `[str, int]` is a link (a slot of 2.0 counts as 2; 1.5,
+    inf and nan do not, so validation reports them as bad links instead of guessing a slot)."""
+    return isinstance(value, list) and len(value) == 2 and isinstance(value[0], str) and _is_whole_number(value[1])
+
+
+def _is_whole_number(value: Any) -> bool:
+    if isinstance(value, float):
+        return value.is_integer()
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def parse_input_value(value: Any) -> Any:

@@ -85,7 +85,7 @@ def test_validation_errors_name_node_input_and_reason(base: Path, capsys) -> Non
     assert "node 3 (ImageScaleBy), input 'scale_by': Value 100.0 bigger than max of 8" in err
 
 
-def test_a_failing_output_gives_a_nonzero_status_while_others_finish(tmp_path: Path, capsys) -> None:
+def test_an_invalid_output_gives_a_nonzero_status_while_others_finish(tmp_path: Path, capsys) -> None:
     prompt = {
         "1": {"class_type": "EmptyImage", "inputs": {"width": 8, "height": 8, "batch_size": 1, "color": 0}},
         "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "fine"}},
@@ -95,9 +95,9 @@ def test_a_failing_output_gives_a_nonzero_status_while_others_finish(tmp_path: P
     path.write_text(json.dumps(prompt))
     code, out, err = run(capsys, "run", str(path), "--base-dir", str(tmp_path), "--no-plugins")
     assert code == 1
-    assert summary(out) == (2, 0, 1)
+    assert summary(out) == (2, 0, 0)
     assert (tmp_path / "output" / "fine_00001_.png").exists()
-    assert "Save Image (node 3): input 'filename_prefix'" in err
+    assert "node 3 (SaveImage), input 'filename_prefix'" in err and "output node(s) 3 did not run" in err
 
 
 def test_unreadable_and_unknown_workflows_fail_cleanly(tmp_path: Path, capsys) -> None:

@@ -131,11 +131,11 @@ def test_missing_input_file_fails_validation(runtime):
     assert errors[0]["type"] == "custom_validation_failed" and "Invalid image file: nowhere.png" in errors[0]["details"]
 
 
-def test_bad_prefix_fails_only_its_node(runtime):
-    result = runtime.executor.execute(_outpaint_prompt(prefix="../evil"))
-    assert result.status == "error"
-    failure = result.failed["5"]
-    assert failure.message.startswith("Save Image (node 5): input 'filename_prefix':")
+def test_bad_prefix_is_refused_at_validation(runtime):
+    with pytest.raises(PromptInvalid) as err:
+        runtime.executor.execute(_outpaint_prompt(prefix="../evil"))
+    errors = err.value.validation.node_errors["5"]["errors"]
+    assert errors[0]["extra_info"]["input_name"] == "filename_prefix"
     assert not (runtime.folders.base / "evil_00001_.png").exists()
 
 

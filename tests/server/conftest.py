@@ -10,15 +10,14 @@ import asyncio
 import http.client
 import importlib.util
 import json
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pytest
-from aiohttp import web
 
 from engine.runtime import Runtime, Settings
+from http_api.background import BackgroundServer
 from http_api.state import ServerOptions
 from server import create_app
 
@@ -47,30 +46,8 @@ class Reply:
         return json.loads(self.body)
 
 
-class LiveServer:
-    """An sdflow application served on 127.0.0.1 from a background thread."""
-
-    def __init__(self, app: web.Application) -> None:
-        self.app = app
-        self.loop = asyncio.new_event_loop()
-        self.runner = web.AppRunner(app)
-        ready = threading.Event()
-        self.thread = threading.Thread(target=self._serve, args=(ready,), daemon=True)
-        self.thread.start()
-        assert ready.wait(30), "server did not start"
-
-    def _serve(self, ready: threading.Event) -> None:
-        asyncio.set_event_loop(self.loop)
-        self.loop.run_until_complete(self.runner.setup())
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        self.loop.run_until_complete(site.start())
-        self.port = self.runner.addresses[0][1]
-        ready.set()
-        self.loop.run_forever()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+class LiveServer(BackgroundServer):
+    """An sdflow application served on 127.0.0.1 from a background thread, with blocking clients."""
 
     def call(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None, raw: bytes | None = None) -> Reply:
         """One HTTP request; `body` is sent as JSON, `raw` as is."""
@@ -95,10 +72,6 @@ class LiveServer:
         """Run an async scenario (its own loop, in this thread) against the server."""
         return asyncio.run(asyncio.wait_for(scenario(), 120))
 
-    def close(self) -> None:
-        asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(60)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(30)
 
 
 @pytest.fixture

@@ -259,6 +259,8 @@ class _Progress:
             self.current = data["node"]
             if self.nodes is not None and self.current is not None:
                 self.nodes.set_postfix_str(f"node {self.current}", refresh=False)
+        elif event.type == ev.NODE_WARNING:
+            tqdm.write(f"warning: node {data['node']}: {data['message']}", file=sys.stderr)
         elif event.type == ev.PROGRESS:
             if self.steps is None:
                 self.steps = tqdm(total=data["max"], desc=f"node {data['node']}", unit="step", file=sys.stderr, leave=False)

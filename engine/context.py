@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable, TypeVar
@@ -9,6 +10,7 @@ from typing import Any, Callable, TypeVar
 from engine.folders import Folders
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 class Interrupted(Exception):
@@ -32,6 +34,7 @@ class Services:
 
 
 ProgressHook = Callable[[str, int, int, Any], None]
+WarningHook = Callable[[str, str], None]
 
 
 @dataclass
@@ -52,6 +55,7 @@ class NodeContext:
     extra_data: dict[str, Any] = field(default_factory=dict)
     interrupt_flag: threading.Event = field(default_factory=threading.Event)
     progress_hook: ProgressHook | None = None
+    warning_hook: WarningHook | None = None
 
     @property
     def extra_pnginfo(self) -> dict[str, Any]:
@@ -68,3 +72,10 @@ class NodeContext:
         self.check_interrupt()
         if self.progress_hook is not None:
             self.progress_hook(self.node_id, value, total, preview)
+
+    def warn(self, message: str) -> None:
+        """Tell the user about something that did not stop the node (e.g. parts of a file that
+        were not used): a `node_warning` event, shown by the CLI and the editor. Also logged."""
+        log.warning("node %s (%s): %s", self.node_id, self.class_type, message)
+        if self.warning_hook is not None:
+            self.warning_hook(self.node_id, message)

@@ -23,6 +23,9 @@ PROGRESS = "progress"
 PROGRESS_STATE = "progress_state"
 #: sdflow's own: a step's preview image {prompt_id, node, image (PIL)}; the server sends it as a binary frame
 PREVIEW = "preview"
+#: sdflow's own: something a node wants the user to know that did not stop it
+#: {prompt_id, node, display_node, message}; kept in the history's status messages
+NODE_WARNING = "node_warning"
 EXECUTED = "executed"
 EXECUTION_SUCCESS = "execution_success"
 EXECUTION_ERROR = "execution_error"

@@ -78,7 +78,7 @@ class ExecutionResult:
     failures: dict[str, NodeFailure] = field(default_factory=dict)
     #: node id → UI data (images, text, ...) of every node that produced some, cached ones included
     ui: dict[str, dict[str, Any]] = field(default_factory=dict)
-    #: the execution_* events of this run as [event, data] pairs (history's status.messages)
+    #: the execution_* and node_warning events of this run as [event, data] pairs (history's status.messages)
     messages: list[list[Any]] = field(default_factory=list)
     #: outputs validation dropped, in ComfyUI's node_errors shape (the others ran)
     node_errors: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -200,6 +200,7 @@ class _PromptRun:
             extra_data=self.extra_data,
             interrupt_flag=self.x._interrupt,
             progress_hook=self._on_progress,
+            warning_hook=self._on_warning,
         )
 
     def _compute_keys(self, order: list[str]) -> None:
@@ -554,6 +555,10 @@ class _PromptRun:
         self._set_state(node_id, "running", value, total)
         if preview is not None:
             self._publish(ev.PREVIEW, {"prompt_id": self.prompt_id, "node": node_id, "image": preview})
+
+    def _on_warning(self, node_id: str, message: str) -> None:
+        data = {"prompt_id": self.prompt_id, "node": node_id, "display_node": self.display.get(node_id, node_id), "message": message}
+        self._publish(ev.NODE_WARNING, data, record=True)
 
     def _publish(self, type: str, data: dict[str, Any], record: bool = False) -> None:
         if record:

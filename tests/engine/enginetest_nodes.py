@@ -102,6 +102,17 @@ class Steps(Node):
         return self.steps
 
 
+@node(category="test", outputs=[Output("INT", "value")])
+class Warns(Node):
+    """Passes its value on and warns about it."""
+
+    value: int = Input(0)
+
+    def execute(self, ctx: NodeContext) -> int:
+        ctx.warn(f"value {self.value} is suspicious")
+        return self.value
+
+
 #: set by WaitForInterrupt once it runs; the test's other thread then interrupts
 WAITING = threading.Event()
 
@@ -201,7 +212,7 @@ class Mode(Node):
         return NodeResult(ui={"mode": [self.mode]})
 
 
-NATIVE = [Const, Add, Show, Boom, Steps, WaitForInterrupt, LazySwitch, Range, SumList, Block, MakeFoo, TakeBar, Mode]
+NATIVE = [Const, Add, Show, Boom, Steps, Warns, WaitForInterrupt, LazySwitch, Range, SumList, Block, MakeFoo, TakeBar, Mode]
 
 
 # ---- ComfyUI V1 nodes ---------------------------------------------------------------------------

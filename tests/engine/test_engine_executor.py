@@ -504,6 +504,14 @@ def test_progress_events(executor):
     assert types.index("progress") > types.index("executing") and types.count("progress") == 3
 
 
+def test_warnings_are_events_and_history_messages(executor):
+    ex, rec = executor
+    result = ex.execute({"1": {"class_type": "Warns", "inputs": {"value": 7}}, "2": {"class_type": "Show", "inputs": {"value": ["1", 0]}}}, prompt_id="w")
+    warning = {"prompt_id": "w", "node": "1", "display_node": "1", "message": "value 7 is suspicious"}
+    assert result.ok and rec.of("node_warning") == [warning]
+    assert ["node_warning", warning] in result.messages
+
+
 # ---- interruption --------------------------------------------------------------------------------
 
 

@@ -57,6 +57,15 @@ def generate(family: str, path: Path) -> None:
     save_file(state, str(path))
 
 
+def random_checkpoint(cache: Path, family: str) -> Path:
+    """The cached random-weight checkpoint of a family, generated on first use."""
+    path = cache / f"random-{family}-fp16.safetensors"
+    if not path.exists():
+        print(f"generating {path} (once) ...", flush=True)
+        generate(family, path)
+    return path
+
+
 def measure(loader: str, family: str, path: Path, dtype: str) -> None:
     """Child process: load once, print JSON with seconds to loaded and to ready on the device."""
     import torch
@@ -122,10 +131,7 @@ def main() -> int:
     dtype = args.dtype if args.dtype != "auto" else ("float16" if torch.cuda.is_available() else "float32")
     print(f"dtype {dtype}; each load in a fresh process (best of {args.repeat}, loaders alternating, file in the page cache); peak = maximum RSS")
     for family in args.families:
-        path = args.cache / f"random-{family}-fp16.safetensors"
-        if not path.exists():
-            print(f"generating {path} (once) ...", flush=True)
-            generate(family, path)
+        path = random_checkpoint(args.cache, family)
         size = path.stat().st_size / 1024**3
         with open(path, "rb") as warm:  # both loaders then read the file from memory
             while warm.read(1 << 26):

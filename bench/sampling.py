@@ -23,7 +23,7 @@ from typing import Callable
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from model_load import generate  # noqa: E402  (the random-checkpoint writer)
+from model_load import random_checkpoint  # noqa: E402  (the cached random-weight checkpoints)
 
 from diffusion.families import FAMILIES  # noqa: E402
 from diffusion.handles import ModelHandle  # noqa: E402
@@ -120,10 +120,7 @@ def main() -> int:
     print(f"device {'cuda' if gpu else 'cpu'}, {args.steps} steps, Euler, cfg {CFG}, best of {args.repeat} after a warm-up")
     worst = float("inf")
     for family in args.families:
-        path = args.cache / f"random-{family}-fp16.safetensors"
-        if not path.exists():
-            print(f"generating {path} (once) ...", flush=True)
-            generate(family, path)
+        path = random_checkpoint(args.cache, family)
         size = args.size or ((1024 if family == "sdxl" else 512) if gpu else 128)
         ours, reference = bench(family, path, args.steps, size, args.repeat)
         worst = min(worst, ours / reference)

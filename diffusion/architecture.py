@@ -20,7 +20,7 @@ Tensors = Mapping[str, torch.Tensor]
 HEAD_DIM = 64
 
 
-def _count(state: Tensors, pattern: str) -> int:
+def count_indices(state: Tensors, pattern: str) -> int:
     """How many consecutive indices i make `pattern.format(i)` a key."""
     count = 0
     while pattern.format(count) in state:
@@ -29,7 +29,7 @@ def _count(state: Tensors, pattern: str) -> int:
 
 
 def _transformer_depth(state: Tensors, block: str) -> int:
-    return _count(state, UNET_PREFIX + block + "transformer_blocks.{}.norm1.weight")
+    return count_indices(state, UNET_PREFIX + block + "transformer_blocks.{}.norm1.weight")
 
 
 def unet_config(state: Tensors, family: Family, pooled_dim: int | None = None) -> dict[str, Any]:
@@ -77,13 +77,13 @@ def vae_config(state: Tensors, family: Family) -> dict[str, Any]:
     """The AutoencoderKL config of a VAE in original (`encoder.down.i.block.j`) or diffusers names."""
     config = dict(AutoencoderKL.load_config(family.config_dir / "vae"))
     if "encoder.down.0.block.0.conv1.weight" in state:
-        levels = _count(state, "encoder.down.{}.block.0.conv1.weight")
+        levels = count_indices(state, "encoder.down.{}.block.0.conv1.weight")
         channels = [state[f"encoder.down.{i}.block.0.conv2.weight"].shape[0] for i in range(levels)]
-        layers = _count(state, "encoder.down.0.block.{}.conv1.weight")
+        layers = count_indices(state, "encoder.down.0.block.{}.conv1.weight")
     else:
-        levels = _count(state, "encoder.down_blocks.{}.resnets.0.conv1.weight")
+        levels = count_indices(state, "encoder.down_blocks.{}.resnets.0.conv1.weight")
         channels = [state[f"encoder.down_blocks.{i}.resnets.0.conv2.weight"].shape[0] for i in range(levels)]
-        layers = _count(state, "encoder.down_blocks.0.resnets.{}.conv1.weight")
+        layers = count_indices(state, "encoder.down_blocks.0.resnets.{}.conv1.weight")
     config.update(
         in_channels=state["encoder.conv_in.weight"].shape[1],
         out_channels=state["decoder.conv_out.weight"].shape[0],
@@ -103,13 +103,13 @@ def clip_config(state: Tensors, slot: EncoderSlot, family: Family) -> CLIPTextCo
     if slot.open_clip:
         tokens = state[p + "token_embedding.weight"]
         positions = state[p + "positional_embedding"].shape[0]
-        layers = _count(state, p + "transformer.resblocks.{}.ln_1.weight")
+        layers = count_indices(state, p + "transformer.resblocks.{}.ln_1.weight")
         intermediate = state[p + "transformer.resblocks.0.mlp.c_fc.weight"].shape[0]
         projection = state.get(p + "text_projection")
     else:
         tokens = state[p + "text_model.embeddings.token_embedding.weight"]
         positions = state[p + "text_model.embeddings.position_embedding.weight"].shape[0]
-        layers = _count(state, p + "text_model.encoder.layers.{}.layer_norm1.weight")
+        layers = count_indices(state, p + "text_model.encoder.layers.{}.layer_norm1.weight")
         intermediate = state[p + "text_model.encoder.layers.0.mlp.fc1.weight"].shape[0]
         projection = state.get(p + "text_projection.weight")
         projection = projection.T if projection is not None else None  # stored [projection, hidden]

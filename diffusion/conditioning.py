@@ -3,8 +3,9 @@
 A CONDITIONING value is a list of [cross-attention tensor, options] entries, as in ComfyUI. Before
 sampling each entry is resolved against the latent being sampled: its area (latent pixels, or
 fractions of the image), mask (resized to the latent), strength, timestep range (as sigmas), SDXL
-added conditions and, for inpainting models, the mask and masked-image channels. The denoiser
-then only does arithmetic.
+added conditions (an entry without a size gets the image's: the latent's size × 8, as in ComfyUI)
+and, for inpainting models, the mask and masked-image channels. The denoiser then only does
+arithmetic.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from diffusion.sdxl_conditions import added_conditions
 
 #: latent pixels over which an area's edges fade in (when it has no mask)
 AREA_FEATHER = 8
+#: image pixels per latent pixel (ComfyUI assumes 8 for every model when it fills in SDXL sizes)
+LATENT_FACTOR = 8
 
 
 @dataclass(eq=False)
@@ -75,15 +78,23 @@ def prepare(
             mask=mask,
             sigma_start=schedule.percent_to_sigma(options["start_percent"]) if "start_percent" in options else float("inf"),
             sigma_end=schedule.percent_to_sigma(options["end_percent"]) if "end_percent" in options else 0.0,
-            control=options.get("control"),
+            control=_for_run(options.get("control"), schedule, latent_shape),
             options=options,
         )
         if family.adm is not None:
-            entry.added = added_conditions(options, refiner=family.adm == "sdxl_refiner", negative=negative)
+            size = (width * LATENT_FACTOR, height * LATENT_FACTOR)
+            entry.added = added_conditions(options, size, refiner=family.adm == "sdxl_refiner", negative=negative)
         if family.inpaint:
             entry.concat = _inpaint_channels(options, family, latent_shape, latent_image, denoise_mask)
         entries.append(entry)
     return entries
+
+
+def _for_run(control: Any, schedule: DiscreteSchedule, latent_shape: torch.Size) -> Any:
+    """An entry's control patch made ready for this run: a patch that needs the run's noise
+    schedule and latent size (a ControlNet's step window, its hint's batch) has `for_run`."""
+    for_run = getattr(control, "for_run", None)
+    return control if for_run is None else for_run(schedule, latent_shape)
 
 
 def _area(area: Any, height: int, width: int) -> tuple[int, int, int, int] | None:

@@ -2,8 +2,9 @@
 
 The models follow the real families' architecture rules (attention layout, text encoders, added
 conditions) at toy sizes, so sdflow's loader reads them the way it reads a user's checkpoint.
-`sdflow demo-models DIR` writes one of each into a ComfyUI-style models folder. transformers and
-diffusers are imported where used, so that loading the CLI command costs nothing.
+`sdflow demo-models DIR` writes one of each (plus a VAE, an embedding and add-ons such as LoRAs)
+into a ComfyUI-style models folder. transformers and diffusers are imported where used, so that
+loading the CLI command costs nothing.
 """
 
 from __future__ import annotations
@@ -311,7 +312,12 @@ def write_demo_models(folder: Path) -> list[Path]:
 
 
 def write_demo_model_folders(models: Path) -> list[Path]:
-    """The demo models laid out in a models folder: checkpoints/, vae/ and embeddings/."""
+    """The demo models laid out in a models folder: checkpoints/, vae/, embeddings/, loras/,
+    controlnet/ and upscale_models/."""
+    from diffusion.demo_control import write_demo_controlnets
+    from diffusion.demo_lora import write_demo_loras
+    from diffusion.demo_upscale import write_tiny_upscaler
+
     placed = []
     for path in write_demo_models(models / "checkpoints"):
         kind = {"sdflow-tiny-vae.safetensors": "vae", "sdflow-tiny-embedding.safetensors": "embeddings"}.get(path.name)
@@ -319,6 +325,9 @@ def write_demo_model_folders(models: Path) -> list[Path]:
             (models / kind).mkdir(parents=True, exist_ok=True)
             path = path.replace(models / kind / path.name)
         placed.append(path)
+    placed += write_demo_loras(models / "loras")
+    placed += write_demo_controlnets(models)
+    placed.append(write_tiny_upscaler(models / "upscale_models" / "sdflow-tiny-esrgan.safetensors"))
     return placed
 
 
@@ -340,16 +349,18 @@ def _save(state: ldm_keys.StateDict, path: Path, dtype: torch.dtype) -> Path:
 
 
 class _DemoModelsCommand:
-    """`sdflow demo-models DIR`: write the tiny demo models."""
+    """`sdflow demo-models DIR`: write the tiny demo models into a models folder (DIR, or the folder
+    above DIR when DIR is its `checkpoints` subfolder)."""
 
     name = "demo-models"
     help = "write tiny random models of every family (for trying sdflow out without downloads)"
 
     def configure(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("dir", type=Path, help="folder to write them into, e.g. models/checkpoints")
+        parser.add_argument("dir", type=Path, help="the models folder to write them into (models, or models/checkpoints)")
 
     def run(self, args: argparse.Namespace) -> int:
-        for path in write_demo_models(args.dir):
+        root = args.dir.parent if args.dir.name == "checkpoints" else args.dir
+        for path in write_demo_model_folders(root):
             print(path)
         return 0
 

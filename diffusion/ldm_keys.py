@@ -2,7 +2,8 @@
 
 Single-file checkpoints keep the key names of the original training code; sdflow reads them with
 diffusers' single-file converters. These functions go the other way, so that tiny random models
-built with diffusers can be saved exactly as a user's checkpoint would be.
+built with diffusers can be saved exactly as a user's checkpoint would be, and so that LoRA files
+written against the original layout find their layers in sdflow's diffusers UNet.
 """
 
 from __future__ import annotations
@@ -45,11 +46,18 @@ _UNET_MID = re.compile(r"mid_block\.(resnets|attentions)\.(\d+)\.(.+)")
 
 def unet_to_ldm(state_dict: StateDict, config: Mapping[str, Any], prefix: str = UNET_PREFIX) -> dict[str, torch.Tensor]:
     """A `UNet2DConditionModel` state dict in the original layout (`input_blocks`, `middle_block`, …)."""
+    names = ldm_unet_names(list(state_dict), config)
+    return {prefix + names[key]: value for key, value in state_dict.items()}
+
+
+def ldm_unet_names(keys: list[str], config: Mapping[str, Any]) -> dict[str, str]:
+    """The original-layout name of each `UNet2DConditionModel` parameter name in `keys` (all of the
+    model's names are needed to tell which up blocks have attention)."""
     layers = config["layers_per_block"]
     if not isinstance(layers, int):
         raise ValueError("the original UNet layout needs the same layers_per_block at every level")
-    up_with_attention = {int(m[2]) for key in state_dict if (m := _UNET_BLOCK.fullmatch(key)) and m[1] == "up_blocks" and m[3] == "attentions"}
-    return {prefix + _unet_key(key, layers + 1, up_with_attention): value for key, value in state_dict.items()}
+    up_with_attention = {int(m[2]) for key in keys if (m := _UNET_BLOCK.fullmatch(key)) and m[1] == "up_blocks" and m[3] == "attentions"}
+    return {key: _unet_key(key, layers + 1, up_with_attention) for key in keys}
 
 
 def _unet_key(key: str, per_level: int, up_with_attention: set[int]) -> str:
@@ -176,3 +184,51 @@ def open_clip_to_ldm(state_dict: StateDict, prefix: str = SD2_OPEN_CLIP_PREFIX) 
     for (layer, param), parts in qkv.items():
         out[f"{prefix}transformer.resblocks.{layer}.attn.in_proj_{param}"] = torch.cat([parts[p] for p in _QKV])
     return out
+
+
+CONTROLNET_PREFIX = "control_model."
+_CONTROLNET_TOP = {
+    "controlnet_cond_embedding.conv_in": "input_hint_block.0",
+    "controlnet_mid_block": "middle_block_out.0",
+}
+_CONTROLNET_BLOCK = re.compile(r"(controlnet_cond_embedding\.blocks|controlnet_down_blocks)\.(\d+)\.(weight|bias)")
+
+
+def controlnet_to_ldm(state_dict: StateDict, config: Mapping[str, Any], prefix: str = CONTROLNET_PREFIX) -> dict[str, torch.Tensor]:
+    """A `ControlNetModel` state dict in the original layout: the UNet encoder's names plus the hint
+    encoder (`input_hint_block`, convolutions at even indices), `zero_convs` and `middle_block_out`."""
+    own = {k: v for k, v in state_dict.items() if k.startswith("controlnet_")}
+    out = unet_to_ldm({k: v for k, v in state_dict.items() if k not in own}, config, prefix)
+    hint_convs = len({m[2] for key in own if (m := _CONTROLNET_BLOCK.fullmatch(key)) and m[1].startswith("controlnet_cond")})
+    for key, value in own.items():
+        module, _, param = key.rpartition(".")
+        if module in _CONTROLNET_TOP:
+            name = _CONTROLNET_TOP[module]
+        elif module == "controlnet_cond_embedding.conv_out":
+            name = f"input_hint_block.{2 * hint_convs + 2}"
+        elif m := _CONTROLNET_BLOCK.fullmatch(key):
+            name = f"input_hint_block.{2 * int(m[2]) + 2}" if m[1].startswith("controlnet_cond") else f"zero_convs.{m[2]}.0"
+        else:
+            raise KeyError(f"no original ControlNet name for {key!r}")
+        out[f"{prefix}{name}.{param}"] = value
+    return out
+
+
+_ADAPTER_BLOCK = re.compile(r"adapter\.body\.(\d+)\.(?:resnets\.(\d+)\.)?(.+)")
+
+
+def t2i_adapter_ldm_name(key: str, adapter_type: str, num_res_blocks: int) -> str:
+    """The TencentARC (original) name of a diffusers `T2IAdapter` parameter.
+
+    Full adapters number their resnet blocks across levels (`body.{level * blocks + i}`, a level's
+    1×1 `in_conv` on its first block); light adapters keep levels (`body.{level}.body.{i}`).
+    """
+    if key.startswith("adapter.conv_in."):
+        return key.removeprefix("adapter.")
+    m = _ADAPTER_BLOCK.fullmatch(key)
+    if m is None:
+        raise KeyError(f"no original T2I-Adapter name for {key!r}")
+    level, block, rest = int(m[1]), m[2], m[3]
+    if adapter_type == "light_adapter":
+        return f"body.{level}.body.{block}.{rest}" if block is not None else f"body.{level}.{rest}"
+    return f"body.{level * num_res_blocks + int(block or 0)}.{rest}"

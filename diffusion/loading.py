@@ -54,6 +54,8 @@ DtypeOf = Callable[[str], torch.dtype | None]
 M = TypeVar("M", bound=torch.nn.Module)
 TextModel = CLIPTextModel | CLIPTextModelWithProjection
 PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin")
+#: keys under which pickled checkpoints keep their tensors (Lightning, Real-ESRGAN/BasicSR)
+WRAPPERS = ("state_dict", "params_ema", "params")
 
 
 @dataclass(frozen=True)
@@ -155,8 +157,10 @@ def _read_pickle(path: Path) -> dict[str, torch.Tensor]:
         ) from None
     except (RuntimeError, EOFError, OSError) as exc:
         raise ModelFormatError(f"{path.name}: not a readable checkpoint ({exc}); it may be truncated") from None
-    if isinstance(data, dict) and isinstance(data.get("state_dict"), dict):
-        data = data["state_dict"]
+    for wrapper in WRAPPERS:  # training tools nest the weights one level down
+        if isinstance(data, dict) and isinstance(data.get(wrapper), dict):
+            data = data[wrapper]
+            break
     if not isinstance(data, dict):
         raise ModelFormatError(f"{path.name}: holds a {type(data).__name__}, not a dictionary of tensors")
     return {k: v for k, v in data.items() if isinstance(v, torch.Tensor)}
@@ -165,7 +169,7 @@ def _read_pickle(path: Path) -> dict[str, torch.Tensor]:
 # ---- building modules -----------------------------------------------------------------------
 
 
-def _load_strictly(module: M, weights: Mapping[str, torch.Tensor], dtype: torch.dtype, what: str) -> M:
+def load_strictly(module: M, weights: Mapping[str, torch.Tensor], dtype: torch.dtype, what: str) -> M:
     """Assign `weights` (cast to `dtype`) to a meta-initialised module; every parameter must be given."""
     weights = {k: v.to(dtype) if v.is_floating_point() else v for k, v in weights.items()}
     try:
@@ -184,7 +188,7 @@ def build_unet(state: Tensors, family: Family, dtype: torch.dtype, source: Path,
     config = unet_config(state, family, pooled_dim)
     with init_empty_weights():
         unet = UNet2DConditionModel.from_config(config)
-    return _load_strictly(unet, convert_ldm_unet_checkpoint(state, config), dtype, f"{source.name}: UNet")
+    return load_strictly(unet, convert_ldm_unet_checkpoint(state, config), dtype, f"{source.name}: UNet")
 
 
 def build_vae(state: Tensors, family: Family, dtype: torch.dtype, source: Path) -> AutoencoderKL:
@@ -195,7 +199,7 @@ def build_vae(state: Tensors, family: Family, dtype: torch.dtype, source: Path) 
     with init_empty_weights():
         vae = AutoencoderKL.from_config(config)
     weights = plain if "encoder.down_blocks.0.resnets.0.conv1.weight" in plain else convert_ldm_vae_checkpoint(plain, config)
-    return _load_strictly(vae, weights, dtype, f"{source.name}: VAE")
+    return load_strictly(vae, weights, dtype, f"{source.name}: VAE")
 
 
 def build_text_encoder(state: Tensors, slot: EncoderSlot, family: Family, dtype: torch.dtype, source: Path) -> TextModel:
@@ -211,7 +215,7 @@ def build_text_encoder(state: Tensors, slot: EncoderSlot, family: Family, dtype:
         weights = convert_ldm_clip_checkpoint(state, remove_prefix=slot.prefix)
     if not hasattr(model, "text_model"):  # transformers 5 flattened CLIPTextModel
         weights = {k.removeprefix("text_model."): v for k, v in weights.items()}
-    return _load_strictly(model, weights, dtype, f"{source.name}: text encoder {slot.key}")
+    return load_strictly(model, weights, dtype, f"{source.name}: text encoder {slot.key}")
 
 
 def _sd2_last_text_layer(model: TextModel, state: Tensors, slot: EncoderSlot) -> Tensors:

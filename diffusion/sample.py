@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from diffusion import conditioning
+from diffusion.control import lend_to_uncond
 from diffusion.denoiser import Denoiser
 from diffusion.handles import ModelHandle
 from diffusion.samplers import SAMPLERS, SamplerOptions
@@ -123,14 +124,14 @@ def sample(
         if callback is not None:
             callback(i + 1, steps, denoised)
 
-    with manager.use(model.unet) as device:
+    with model.ready(manager) as device:
         sigmas = sigmas.to(device, torch.float32)
         latent_in = scaled.to(device)
         noise_mask = latent.get("noise_mask")
         mask = _latent_mask(noise_mask, samples.shape).to(device) if noise_mask is not None else None
         shared = dict(latent_image=latent_in, denoise_mask=mask)
         positive = conditioning.prepare(guider.positive, family, schedule, samples.shape, **shared)
-        negative = conditioning.prepare(guider.negative, family, schedule, samples.shape, negative=True, **shared)
+        negative = conditioning.prepare(lend_to_uncond(guider.positive, guider.negative), family, schedule, samples.shape, negative=True, **shared)
         denoiser: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = Denoiser(
             model.unet, model.prediction, schedule, positive, negative, guider.cfg
         )

@@ -3,20 +3,24 @@
 The key of a node is a hash of its class, node version, constant inputs, fingerprint
 (IS_CHANGED) and the keys of the nodes feeding it, so it names *what* would be computed, not
 *where* in which prompt. The cache outlives prompts, so switching workflows and back is free.
-Model weights are not counted here; the model manager holds those.
+An entry's size counts every tensor it keeps alive, the weights of a model handle included, so
+the cache lets go of models the model manager has stopped keeping.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import itertools
 import json
 import math
 import sys
 import threading
+import types
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterable
 
 import torch
 
@@ -66,22 +70,42 @@ def _strict(value: Any) -> Any:
     raise TypeError(f"not JSON data: {type(value).__name__}")
 
 
-def estimate_bytes(value: Any, _seen: set[int] | None = None) -> int:
-    """Approximate memory held by a node output (tensors counted by their storage)."""
+#: how deep `estimate_bytes` follows containers and object fields
+MAX_DEPTH = 8
+
+
+def estimate_bytes(value: Any, _seen: set[int] | None = None, _depth: int = 0) -> int:
+    """Approximate memory held by a value: tensors by their size, a torch module by its parameters
+    and buffers, and containers, dataclass fields and objects' attributes followed down to
+    MAX_DEPTH levels, each object counted once (so a handle holding a model counts its weights)."""
     seen = _seen if _seen is not None else set()
     if id(value) in seen:
         return 0
     seen.add(id(value))
     if isinstance(value, torch.Tensor):
         return value.numel() * value.element_size()
+    if isinstance(value, torch.nn.Module):
+        return sum(estimate_bytes(t, seen) for t in itertools.chain(value.parameters(), value.buffers()))
     if isinstance(value, (bytes, bytearray, str)):
         return len(value)
-    if isinstance(value, dict):
-        return sys.getsizeof(value) + sum(estimate_bytes(k, seen) + estimate_bytes(v, seen) for k, v in value.items())
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return sys.getsizeof(value) + sum(estimate_bytes(v, seen) for v in value)
     nbytes = getattr(value, "nbytes", None)  # numpy arrays and the like
-    return int(nbytes) if isinstance(nbytes, int) else sys.getsizeof(value)
+    if isinstance(nbytes, int):
+        return nbytes
+    return sys.getsizeof(value) + sum(estimate_bytes(v, seen, _depth + 1) for v in _members(value, _depth))
+
+
+def _members(value: Any, depth: int) -> Iterable[Any]:
+    """What a value refers to: items of containers, fields of dataclasses, attributes of objects."""
+    if depth >= MAX_DEPTH or isinstance(value, (type, types.ModuleType)):
+        return ()
+    if isinstance(value, dict):
+        return itertools.chain.from_iterable(value.items())
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return value
+    if dataclasses.is_dataclass(value):
+        return (getattr(value, f.name) for f in dataclasses.fields(value))
+    attributes = getattr(value, "__dict__", None)
+    return attributes.values() if isinstance(attributes, dict) else ()
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ import importlib.metadata
 import json
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any, Protocol, Sequence
 
@@ -65,8 +66,9 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--models-dir", type=Path, help="the models folder (default: BASE/models)")
     common.add_argument("--extra-model-paths", type=Path, action="append", default=[], metavar="YAML",
                         help="an extra_model_paths.yaml adding model folders, as ComfyUI's (repeatable)")
-    common.add_argument("--preview-method", choices=["none", "auto", "latent2rgb", "taesd"], default="auto",
-                        help="step previews while sampling (auto: TAESD when in models/vae_approx, else latent2rgb)")
+    common.add_argument("--preview-method", choices=["none", "auto", "latent2rgb", "taesd"],
+                        help="step previews while sampling (auto: TAESD when in models/vae_approx, else latent2rgb; "
+                             "default: auto, but none for `run`, which shows no previews)")
     memory = common.add_mutually_exclusive_group()
     for mode in VramMode:
         memory.add_argument(f"--{mode.value}", dest="vram_mode", action="store_const", const=mode, help=_VRAM_HELP[mode])
@@ -130,7 +132,7 @@ def runtime_from_args(args: argparse.Namespace, **paths: Path | None) -> Runtime
         models_dir=args.models_dir,
         extra_model_paths=args.extra_model_paths,
         vram_mode=args.vram_mode,
-        preview_method=args.preview_method,
+        preview_method=args.preview_method or "auto",
         **paths,
     )
     try:
@@ -164,6 +166,7 @@ def _to_api(data: Any, specs: dict[str, NodeSpec]) -> dict[str, Any]:
 
 
 def _run(args: argparse.Namespace) -> int:
+    args.preview_method = args.preview_method or "none"  # nothing shows them: compute none unless asked
     runtime = runtime_from_args(args, output_dir=args.out, input_dir=args.input)
     for error in runtime.registry.errors:
         print(f"warning: {error.source}: {error.message}", file=sys.stderr)
@@ -176,12 +179,14 @@ def _run(args: argparse.Namespace) -> int:
 
     progress = _Progress()
     unsubscribe = runtime.bus.subscribe(progress.on_event)
+    started = time.monotonic()
     try:
         result = _execute_interruptibly(runtime, prompt, extra_data)
     except PromptInvalid as exc:
         progress.close()
         for line in describe_errors(exc.validation.node_errors, exc.validation.error):
             print(f"error: {line}", file=sys.stderr)
+        _summary(0, 0, 0, time.monotonic() - started)
         return 1
     finally:
         unsubscribe()
@@ -296,8 +301,12 @@ def _report(runtime: Runtime, result: ExecutionResult) -> int:
                 print(f"saved {runtime.folders.root('output') / image.get('subfolder', '') / image['filename']}")
     if result.status == "interrupted":
         print("interrupted", file=sys.stderr)
-    print(f"executed {len(result.executed)} nodes, cached {len(result.cached)}, failed {len(result.failed)} in {result.seconds:.2f} s")
+    _summary(len(result.executed), len(result.cached), len(result.failed), result.seconds)
     return 0 if result.ok and not dropped else 1
+
+
+def _summary(executed: int, cached: int, failed: int, seconds: float) -> None:
+    print(f"executed {executed} nodes, cached {cached}, failed {failed} in {seconds:.2f} s")
 
 
 # ---- convert ----------------------------------------------------------------------------------

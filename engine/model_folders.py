@@ -29,7 +29,7 @@ from engine.paths import UnsafePathError, resolve_inside
 KNOWN_KEYS = (
     "checkpoints", "configs", "loras", "vae", "text_encoders", "diffusion_models", "clip_vision", "style_models", "embeddings",
     "diffusers", "vae_approx", "controlnet", "gligen", "upscale_models", "hypernetworks", "photomaker", "classifiers",
-    "model_patches", "audio_encoders",
+    "model_patches", "audio_encoders", "annotators",
 )
 MODEL_EXTENSIONS = frozenset({".ckpt", ".pt", ".pt2", ".bin", ".pth", ".safetensors", ".sft"})
 #: keys whose files have other extensions than model weights

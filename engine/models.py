@@ -10,10 +10,9 @@ the least recently used ones when the VRAM budget would be exceeded.
 from __future__ import annotations
 
 import gc
-import itertools
 import threading
 import weakref
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Any, Callable, Hashable, Iterator, TypeVar
 
 import torch
 
+from engine.cache import estimate_bytes
 from engine.devices import DevicePolicy, VramMode
 
 T = TypeVar("T")
@@ -32,15 +32,6 @@ def file_key(path: Path, *extra: Hashable) -> tuple[Hashable, ...]:
     """A cache key that changes when the file is replaced: real path, size, mtime (+ extras)."""
     stat = path.stat()
     return (str(path.resolve()), stat.st_size, stat.st_mtime_ns, *extra)
-
-
-def module_bytes(value: Any) -> int:
-    """Bytes of parameters and buffers held by a module or by the modules among an object's fields."""
-    if isinstance(value, torch.nn.Module):
-        tensors = itertools.chain(value.parameters(), value.buffers())
-        return sum(t.numel() * t.element_size() for t in tensors)
-    fields = getattr(value, "__dict__", None) or {}
-    return sum(module_bytes(v) for v in fields.values() if isinstance(v, torch.nn.Module))
 
 
 @dataclass
@@ -64,6 +55,8 @@ class ModelManager:
         self._alive: weakref.WeakValueDictionary[Hashable, Any] = weakref.WeakValueDictionary()
         #: id(module) → placement, most recently used last
         self._placed: OrderedDict[int, _Placed] = OrderedDict()
+        #: id(module) → how many `use` blocks are running with it (nested uses, e.g. a ControlNet inside the UNet's)
+        self._in_use: Counter[int] = Counter()
         self.loads = 0  # how many times a loader actually ran
 
     # ---- loading ------------------------------------------------------------------------
@@ -87,10 +80,10 @@ class ModelManager:
             return found
 
     def _trim_recent(self) -> None:
-        total = sum(module_bytes(v) for v in self._recent.values())
+        total = sum(estimate_bytes(v) for v in self._recent.values())
         while len(self._recent) > 1 and total > self.ram_budget:
             _, dropped = self._recent.popitem(last=False)
-            total -= module_bytes(dropped)
+            total -= estimate_bytes(dropped)
 
     # ---- placement ------------------------------------------------------------------------
 
@@ -103,13 +96,16 @@ class ModelManager:
                     self._stream_from_ram(module)
             else:
                 self._place(modules)
+            self._in_use.update(id(m) for m in modules)
         try:
             yield self.policy.compute
         finally:
-            if self.policy.mode is VramMode.LOW:
-                with self._lock:
+            with self._lock:
+                self._in_use.subtract(id(m) for m in modules)
+                if self.policy.mode is VramMode.LOW:
                     for module in modules:
-                        self._offload(id(module))
+                        if self._in_use[id(module)] <= 0:
+                            self._offload(id(module))
 
     def _place(self, modules: tuple[torch.nn.Module, ...]) -> None:
         self._forget_collected()
@@ -119,7 +115,7 @@ class ModelManager:
             for key in list(self._placed):
                 if needed + self.bytes_on_compute() <= self.vram_budget:
                     break
-                if key not in wanted:
+                if key not in wanted and self._in_use[key] <= 0:  # never a module a running block uses
                     self._offload(key)
         for key, (module, placed) in wanted.items():
             if not placed.on_compute:
@@ -131,7 +127,7 @@ class ModelManager:
         placed = self._placed.get(id(module))
         if placed is None or placed.ref() is not module:
             on_compute = next(module.parameters(), torch.empty(0)).device == self.policy.compute
-            placed = self._placed[id(module)] = _Placed(weakref.ref(module), module_bytes(module), on_compute)
+            placed = self._placed[id(module)] = _Placed(weakref.ref(module), estimate_bytes(module), on_compute)
         return placed
 
     def _offload(self, key: int) -> None:

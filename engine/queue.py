@@ -225,16 +225,17 @@ class PromptQueue:
     # ---- history -------------------------------------------------------------------------------
 
     def history(self, max_items: int | None = None, offset: int = -1) -> dict[str, dict[str, Any]]:
-        """Entries oldest first; `max_items` alone gives the newest ones, with `offset` a window."""
+        """Entries oldest first; `max_items` alone gives the newest ones, with `offset` a window.
+        Numbers beyond SQLite's 64-bit integers mean "all" (`max_items`) or "past the end" (`offset`)."""
         with self._lock:
             if offset < 0 and max_items is not None:
                 rows = self._db.execute(
-                    "SELECT prompt_id, entry FROM (SELECT * FROM history ORDER BY seq DESC LIMIT ?) ORDER BY seq", (max(max_items, 0),)
+                    "SELECT prompt_id, entry FROM (SELECT * FROM history ORDER BY seq DESC LIMIT ?) ORDER BY seq", (_sql_count(max_items),)
                 ).fetchall()
             else:
-                limit = -1 if max_items is None else max(max_items, 0)
+                limit = -1 if max_items is None else _sql_count(max_items)
                 rows = self._db.execute(
-                    "SELECT prompt_id, entry FROM history ORDER BY seq LIMIT ? OFFSET ?", (limit, max(offset, 0))
+                    "SELECT prompt_id, entry FROM history ORDER BY seq LIMIT ? OFFSET ?", (limit, _sql_count(offset))
                 ).fetchall()
         return {pid: json.loads(entry) for pid, entry in rows}
 
@@ -318,3 +319,8 @@ def _dumps(value: Any) -> str:
 
 def _plain_number(number: float) -> int | float:
     return int(number) if math.isfinite(number) and number.is_integer() else number
+
+
+def _sql_count(value: int) -> int:
+    """A LIMIT or OFFSET for SQLite: negatives as 0, and clamped to its largest (64-bit) integer."""
+    return min(max(value, 0), 2**63 - 1)

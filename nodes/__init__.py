@@ -17,6 +17,7 @@ from nodes.conditioning_edit import (
     ConditioningSetMask,
     ConditioningSetTimestepRange,
 )
+from nodes.control import ControlNetApply, ControlNetApplyAdvanced, ControlNetLoader, DiffControlNetLoader
 from nodes.image_io import ImageCompare, LoadImage, LoadImageMask, PreviewImage, SaveImage
 from nodes.image_transform import (
     EmptyImage,
@@ -48,6 +49,7 @@ from nodes.loaders import (
     UNETLoader,
     VAELoader,
 )
+from nodes.lora import LoraLoader, LoraLoaderModelOnly
 from nodes.mask import (
     FeatherMask,
     GrowMask,
@@ -57,6 +59,27 @@ from nodes.mask import (
     MaskToImage,
     SolidMask,
     ThresholdMask,
+)
+from nodes.preprocessors import (
+    AnimeLineArtPreprocessor,
+    BAENormalMapPreprocessor,
+    Canny,
+    CannyEdgePreprocessor,
+    DWPreprocessor,
+    FakeScribblePreprocessor,
+    HEDPreprocessor,
+    LineArtPreprocessor,
+    LineartStandardPreprocessor,
+    MiDaSDepthMapPreprocessor,
+    MiDaSNormalMapPreprocessor,
+    MLSDPreprocessor,
+    OpenposePreprocessor,
+    PiDiNetPreprocessor,
+    SAMPreprocessor,
+    ScribblePreprocessor,
+    ShufflePreprocessor,
+    TilePreprocessor,
+    ZoeDepthMapPreprocessor,
 )
 from nodes.sampling import (
     BasicGuider,
@@ -74,6 +97,7 @@ from nodes.sampling import (
     SDTurboScheduler,
     SplitSigmas,
 )
+from nodes.upscale import ImageUpscaleWithModel, UpscaleModelLoader
 from nodes.vae import InpaintModelConditioning, VAEDecode, VAEDecodeTiled, VAEEncode, VAEEncodeForInpaint, VAEEncodeTiled
 from nodes.primitives import PrimitiveBoolean, PrimitiveFloat, PrimitiveInt, PrimitiveString, PrimitiveStringMultiline
 
@@ -100,6 +124,29 @@ NODES: list[type] = [
     ImagePadForOutpaint,
     ImageCrop,
     ImageCompositeMasked,
+    # upscale models
+    UpscaleModelLoader,
+    ImageUpscaleWithModel,
+    # ControlNet preprocessors
+    Canny,
+    CannyEdgePreprocessor,
+    HEDPreprocessor,
+    FakeScribblePreprocessor,
+    PiDiNetPreprocessor,
+    LineArtPreprocessor,
+    AnimeLineArtPreprocessor,
+    LineartStandardPreprocessor,
+    ScribblePreprocessor,
+    MLSDPreprocessor,
+    MiDaSDepthMapPreprocessor,
+    MiDaSNormalMapPreprocessor,
+    ZoeDepthMapPreprocessor,
+    BAENormalMapPreprocessor,
+    OpenposePreprocessor,
+    DWPreprocessor,
+    ShufflePreprocessor,
+    TilePreprocessor,
+    SAMPreprocessor,
     # masks
     SolidMask,
     InvertMask,
@@ -117,6 +164,8 @@ NODES: list[type] = [
     VAELoader,
     CLIPLoader,
     DualCLIPLoader,
+    LoraLoader,
+    LoraLoaderModelOnly,
     # conditioning
     CLIPTextEncode,
     CLIPSetLastLayer,
@@ -131,6 +180,11 @@ NODES: list[type] = [
     ConditioningSetAreaStrength,
     ConditioningSetMask,
     ConditioningSetTimestepRange,
+    # control
+    ControlNetLoader,
+    DiffControlNetLoader,
+    ControlNetApply,
+    ControlNetApplyAdvanced,
     # latents
     EmptyLatentImage,
     LatentUpscale,

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from engine import cli
 from engine.cli import main
 from tests.conftest import COMFY_WORKFLOWS, REPO
 
@@ -80,9 +81,10 @@ def test_bad_overrides_are_explained(base: Path, capsys, override: str, message:
 
 
 def test_validation_errors_name_node_input_and_reason(base: Path, capsys) -> None:
-    code, _, err = run(capsys, "run", str(UTILITY), "--base-dir", str(base), "--no-plugins", "--set", "3.scale_by=100")
+    code, out, err = run(capsys, "run", str(UTILITY), "--base-dir", str(base), "--no-plugins", "--set", "3.scale_by=100")
     assert code == 1
     assert "node 3 (ImageScaleBy), input 'scale_by': Value 100.0 bigger than max of 8" in err
+    assert summary(out) == (0, 0, 0)  # the whole prompt was rejected: nothing ran
 
 
 def test_an_invalid_output_gives_a_nonzero_status_while_others_finish(tmp_path: Path, capsys) -> None:
@@ -243,3 +245,20 @@ def test_models_folder_flags(tmp_path: Path, capsys) -> None:
     extra.write_text("a111: [broken\n")
     code, _, err = run(capsys, "nodes", "--base-dir", str(tmp_path), "--extra-model-paths", str(extra))
     assert code == 2 and "cannot read" in err
+
+
+def test_run_computes_no_previews_unless_asked(tmp_path: Path, monkeypatch, capsys) -> None:
+    """`run` shows no previews, so by default it computes none; the other commands (the server) default to auto."""
+    chosen = []
+
+    def stop(args, **paths):
+        chosen.append(args.preview_method)
+        raise cli.CliError("stopped")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(cli, "runtime_from_args", stop)
+        main(["run", "w.json"])
+        main(["run", "w.json", "--preview-method", "auto"])
+    assert chosen == ["none", "auto"]
+    args = cli._parser().parse_args(["serve", "--base-dir", str(tmp_path), "--no-plugins"])
+    assert cli.runtime_from_args(args).settings.preview_method == "auto"

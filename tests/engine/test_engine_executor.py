@@ -1,6 +1,7 @@
 """engine.executor, engine.cache and engine.events: running prompts, caching, lists, failures, events."""
 
 import math
+from dataclasses import dataclass
 from typing import Any
 import threading
 import time
@@ -229,6 +230,45 @@ def test_estimate_bytes():
     assert estimate_bytes(b"12345") == 5 and estimate_bytes("abc") == 3
     shared = torch.zeros(100, dtype=torch.uint8)
     assert estimate_bytes([shared, shared]) == estimate_bytes([shared]) + 8  # counted once; one more list slot
+
+
+@dataclass(frozen=True)
+class Encoder:
+    key: str
+    model: torch.nn.Module
+
+
+@dataclass(frozen=True)
+class Handle:
+    """Shaped like a CLIP handle: a tuple of dataclasses, each holding a module."""
+
+    encoders: tuple[Encoder, ...]
+    patches: tuple = ()
+
+
+class Holder:
+    def __init__(self, handle: Handle) -> None:
+        self.handle = handle
+
+
+def test_estimate_bytes_counts_the_weights_a_handle_keeps_alive():
+    module = torch.nn.Linear(64, 64)  # (64 * 64 + 64) float32
+    weights = (64 * 64 + 64) * 4
+    handle = Handle((Encoder("clip_l", module),))
+    assert estimate_bytes(module) == weights
+    assert weights < estimate_bytes(handle) < weights + 2000
+    shared = Handle((Encoder("clip_l", module), Encoder("clip_g", module)))  # one module, counted once
+    assert estimate_bytes(shared) < 2 * weights
+    assert estimate_bytes(Holder(handle)) > weights and estimate_bytes({"clip": [handle]}) > weights
+
+
+def test_output_cache_evicts_model_handles_under_its_budget():
+    weights = (64 * 64 + 64) * 4
+    cache = OutputCache(max_bytes=int(2.5 * weights))
+    for key in "abc":
+        assert cache.put(key, ([Handle((Encoder("clip_l", torch.nn.Linear(64, 64)),))],), None)
+    assert "a" not in cache and "b" in cache and "c" in cache
+    assert cache.put("big", ([Handle((Encoder("clip_l", torch.nn.Linear(128, 128)),))],), None) is False
 
 
 def test_cache_key_material():

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from engine.devices import DevicePolicy, VramMode
-from engine.models import ModelManager, file_key, module_bytes
+from engine.cache import estimate_bytes
+from engine.models import ModelManager, file_key
 
 
 def linear(size: int) -> torch.nn.Module:
@@ -37,7 +38,7 @@ def test_load_runs_the_loader_once_per_key() -> None:
 
 
 def test_ram_budget_keeps_recent_models_and_weakly_finds_used_ones() -> None:
-    size = module_bytes(linear(32))
+    size = estimate_bytes(linear(32))
     manager = ModelManager(DevicePolicy.detect(VramMode.CPU), ram_budget=2 * size)
     kept_outside = manager.load("a", lambda: linear(32))
     manager.load("b", lambda: linear(32))
@@ -48,6 +49,18 @@ def test_ram_budget_keeps_recent_models_and_weakly_finds_used_ones() -> None:
     gc.collect()
     loads = manager.loads
     manager.load("b", lambda: linear(32))  # ...while an unreferenced, evicted one is loaded again
+    assert manager.loads == loads + 1
+
+
+def test_ram_budget_counts_modules_inside_tuples_and_dicts() -> None:
+    size = estimate_bytes(linear(32))
+    manager = ModelManager(DevicePolicy.detect(VramMode.CPU), ram_budget=int(2.5 * size))
+    manager.load("a", lambda: ("detection", linear(32)))
+    manager.load("b", lambda: {"encoders": {"clip_l": linear(32)}})
+    manager.load("c", lambda: ("detection", linear(32)))  # over budget: "a" leaves the LRU
+    gc.collect()
+    loads = manager.loads
+    manager.load("a", lambda: ("detection", linear(32)))
     assert manager.loads == loads + 1
 
 
@@ -63,7 +76,7 @@ def on_compute(module: torch.nn.Module) -> bool:
 
 def test_normal_mode_evicts_the_least_recently_used_to_fit_the_budget() -> None:
     a, b, c = linear(16), linear(16), linear(16)
-    manager = ModelManager(gpu_like(VramMode.NORMAL), vram_budget=2 * module_bytes(a))
+    manager = ModelManager(gpu_like(VramMode.NORMAL), vram_budget=2 * estimate_bytes(a))
     with manager.use(a):
         pass
     with manager.use(b):
@@ -72,19 +85,33 @@ def test_normal_mode_evicts_the_least_recently_used_to_fit_the_budget() -> None:
         pass
     with manager.use(c):
         assert on_compute(c) and on_compute(a) and not on_compute(b)
-    assert manager.bytes_on_compute() == 2 * module_bytes(a)
+    assert manager.bytes_on_compute() == 2 * estimate_bytes(a)
 
 
 def test_modules_used_together_are_never_evicted_for_each_other() -> None:
     a, b = linear(16), linear(16)
-    manager = ModelManager(gpu_like(VramMode.NORMAL), vram_budget=module_bytes(a))
+    manager = ModelManager(gpu_like(VramMode.NORMAL), vram_budget=estimate_bytes(a))
     with manager.use(a, b):  # over budget, but both are needed at once
         assert on_compute(a) and on_compute(b)
 
 
+@pytest.mark.parametrize("mode", [VramMode.NORMAL, VramMode.LOW])
+def test_a_module_of_a_running_block_is_never_evicted_by_a_nested_use(mode: VramMode) -> None:
+    """A ControlNet placed while the UNet's block runs must not push the UNet off the device."""
+    unet, controlnet = linear(16), linear(16)
+    manager = ModelManager(gpu_like(mode), vram_budget=estimate_bytes(unet))
+    with manager.use(unet):
+        with manager.use(controlnet):
+            assert on_compute(unet) and on_compute(controlnet)
+        with manager.use(unet):  # nested use of the same module: leaving it keeps the outer block's
+            pass
+        assert on_compute(unet)
+    assert on_compute(unet) is (mode is VramMode.NORMAL)
+
+
 def test_high_mode_never_evicts() -> None:
     a, b = linear(16), linear(16)
-    manager = ModelManager(gpu_like(VramMode.HIGH), vram_budget=module_bytes(a))
+    manager = ModelManager(gpu_like(VramMode.HIGH), vram_budget=estimate_bytes(a))
     for module in (a, b):
         with manager.use(module):
             pass

@@ -34,7 +34,7 @@ def runtime(tmp_path_factory: pytest.TempPathFactory, models_dir: Path) -> Runti
 
 
 def shortened(prompt: dict) -> dict:
-    """The same workflow with few steps and small empty latents (the graph is unchanged)."""
+    """The same workflow with few steps and small empty latents and image scales (the graph is unchanged)."""
     prompt = json.loads(json.dumps(prompt))
     for node in prompt.values():
         inputs = node["inputs"]
@@ -44,7 +44,7 @@ def shortened(prompt: dict) -> dict:
             for window in ("start_at_step", "end_at_step"):
                 if window in inputs and inputs[window] < 10000:
                     inputs[window] = round(inputs[window] * scale)
-        if node["class_type"] == "EmptyLatentImage":
+        if node["class_type"] in ("EmptyLatentImage", "ImageScale"):
             inputs["width"], inputs["height"] = inputs["width"] // 4, inputs["height"] // 4
     return prompt
 

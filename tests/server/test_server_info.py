@@ -28,7 +28,8 @@ def test_models_and_embeddings(live, tmp_path, models_dir) -> None:
     assert folders[:4] == ["checkpoints", "configs", "loras", "vae"] and "embeddings" in folders
     assert "sdflow-tiny-sd15.safetensors" in server.get("/api/models/checkpoints").json()
     assert server.get("/models/vae").json() == ["sdflow-tiny-vae.safetensors"]
-    assert server.get("/models/loras").json() == []
+    assert server.get("/models/loras").json() == ["sdflow-tiny-locon-sd15.safetensors", "sdflow-tiny-lora-sd15.safetensors"]
+    assert server.get("/models/hypernetworks").json() == []
     missing = server.get("/api/models/nope")
     assert missing.status == 404 and "checkpoints" in missing.json()["error"]["message"]
     assert server.get("/embeddings").json() == ["sdflow-tiny-embedding"]

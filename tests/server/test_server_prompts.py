@@ -133,6 +133,11 @@ def test_history_windows_deletion_and_clearing(server) -> None:
     assert list(server.get("/history?max_items=2").json()) == ids[2:]
     assert list(server.get("/api/history?max_items=2&offset=1").json()) == ids[1:3]
     assert list(server.get("/history?offset=3").json()) == ids[3:]
+    huge = "9" * 30  # beyond SQLite's integers: "all" for max_items, past the end for offset
+    assert list(server.get(f"/history?max_items={huge}").json()) == ids
+    assert list(server.get(f"/history?max_items={huge}&offset=1").json()) == ids[1:]
+    assert server.get(f"/history?offset={huge}").json() == {}
+    assert list(server.get(f"/history?max_items=2&offset=-{huge}").json()) == ids[2:]
     assert server.get("/history/unknown-id").json() == {}
     assert server.get("/history?max_items=two").status == 400
     assert server.post("/history", {"delete": [ids[0]]}).status == 200

@@ -15,6 +15,8 @@ from safetensors.torch import load_file
 
 from diffusion.demo_models import FAMILIES, HIDDEN_SIZE, build_tiny, write_embedding, write_single_file
 from engine.cli import main
+from engine.plugins import run_setup_hooks
+from engine.runtime import Runtime, Settings
 from tests.diffusion.demo.conftest import Demo, assert_same_tensors
 
 UNET = "model.diffusion_model."
@@ -144,13 +146,32 @@ def test_embedding_files(tmp_path) -> None:
         write_embedding(tmp_path / "xl.pt", dims={"clip_l": 64, "clip_g": 80})
 
 
-def test_demo_models_command(tmp_path, capsys) -> None:
-    assert main(["demo-models", str(tmp_path)]) == 0
-    names = [f"sdflow-tiny-{family}.safetensors" for family in FAMILIES]
-    names += ["sdflow-tiny-sd2-v.yaml", "sdflow-tiny-vae.safetensors", "sdflow-tiny-embedding.safetensors"]
-    written = {str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file()}
-    assert written == set(names)
-    assert set(capsys.readouterr().out.split()) == {str(tmp_path / name) for name in names}
-    assert sum((tmp_path / name).stat().st_size for name in names) < 120e6
-    with safe_open(tmp_path / "sdflow-tiny-sdxl.safetensors", "pt") as f:
+@pytest.mark.parametrize("target", ["models", "models/checkpoints"])
+def test_demo_models_command(tmp_path, capsys, target: str) -> None:
+    assert main(["demo-models", str(tmp_path / target)]) == 0
+    models = tmp_path / "models"
+    names = [f"checkpoints/sdflow-tiny-{family}.safetensors" for family in FAMILIES]
+    names += ["checkpoints/sdflow-tiny-sd2-v.yaml", "vae/sdflow-tiny-vae.safetensors", "embeddings/sdflow-tiny-embedding.safetensors",
+              "loras/sdflow-tiny-lora-sd15.safetensors", "loras/sdflow-tiny-locon-sd15.safetensors"]
+    written = {str(p.relative_to(models)) for p in models.rglob("*") if p.is_file()}
+    assert set(names) <= written
+    assert set(capsys.readouterr().out.split()) == {str(models / name) for name in written}
+    assert sum((models / name).stat().st_size for name in written) < 150e6
+    with safe_open(models / "checkpoints" / "sdflow-tiny-sdxl.safetensors", "pt") as f:
         assert f.get_slice(next(iter(f.keys()))).get_dtype() == "F16"
+
+
+def test_serve_start_up_writes_the_demo_models_into_an_empty_models_folder_once(tmp_path) -> None:
+    """`sdflow serve` runs the `sdflow.setup` entry points; ours writes the demo models when no
+    checkpoint is installed, says where, and leaves an installation with checkpoints alone."""
+    folders = Runtime(Settings(base_dir=tmp_path, load_plugins=False)).folders
+    models = tmp_path / "models"
+    [message] = run_setup_hooks(folders)
+    assert "demo models" in message and str(models / "checkpoints") in message
+    checkpoints = {f"sdflow-tiny-{family}.safetensors" for family in FAMILIES} | {"sdflow-tiny-sd2-v.yaml"}
+    assert checkpoints <= {p.name for p in (models / "checkpoints").iterdir()}
+    assert (models / "vae" / "sdflow-tiny-vae.safetensors").is_file()
+    assert (models / "embeddings" / "sdflow-tiny-embedding.safetensors").is_file()
+    before = {p: p.stat().st_mtime_ns for p in models.rglob("*")}
+    assert run_setup_hooks(folders) == []
+    assert {p: p.stat().st_mtime_ns for p in models.rglob("*")} == before

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import types
 from pathlib import Path
 from typing import Any
 
@@ -11,20 +10,8 @@ import torch
 from diffusers import EulerDiscreteScheduler
 
 from diffusion.demo_models import write_single_file
-from engine import Node, NodeContext, node
 from engine.runtime import Runtime, Settings
-
-CAPTURED: dict[str, Any] = {}
-
-
-@node(output_node=True, outputs=[], category="test")
-class Capture(Node):
-    """Keeps whatever it receives, for the test to look at."""
-
-    value: Any
-
-    def execute(self, ctx: NodeContext) -> None:
-        CAPTURED[ctx.node_id] = self.value
+from tests.capture import run_captured, with_capture
 
 
 @pytest.fixture(scope="session")
@@ -38,18 +25,11 @@ def fp32_models(tmp_path_factory: pytest.TempPathFactory, written) -> Path:
 
 @pytest.fixture
 def runtime(tmp_path: Path, fp32_models: Path) -> Runtime:
-    runtime = Runtime(Settings(base_dir=tmp_path, models_dir=fp32_models, load_plugins=False, preview_method="none"))
-    pack = types.ModuleType("capture")
-    pack.NODES = [Capture]
-    runtime.registry.add_module(pack, source="test")
-    CAPTURED.clear()
-    return runtime
+    return with_capture(Runtime(Settings(base_dir=tmp_path, models_dir=fp32_models, load_plugins=False, preview_method="none")))
 
 
 def run(runtime: Runtime, prompt: dict) -> dict[str, Any]:
-    result = runtime.executor.execute(prompt)
-    assert result.ok, {k: f.message for k, f in result.failures.items()}
-    return dict(CAPTURED)
+    return run_captured(runtime, prompt)
 
 
 def euler_trailing(prediction: str = "epsilon") -> EulerDiscreteScheduler:

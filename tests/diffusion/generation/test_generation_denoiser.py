@@ -123,6 +123,12 @@ def test_sdxl_added_conditions_and_inpainting_channels() -> None:
     added = unet.calls[0]["added_cond_kwargs"]
     assert added["time_ids"].tolist() == [[768.0, 1024.0, 0.0, 0.0, 768.0, 1024.0]]
     assert torch.equal(added["text_embeds"], pooled)
+    # a plain CLIPTextEncode entry (no sizes) gets the image's size: the latent's × 8, as in ComfyUI
+    shape = (1, 4, 12, 20)
+    for family, expected in (("sdxl", [[96.0, 160.0, 0.0, 0.0, 96.0, 160.0]] * 2), ("sdxl-refiner", [[96.0, 160.0, 0.0, 0.0, 6.0], [96.0, 160.0, 0.0, 0.0, 2.5]])):
+        denoise, unet = make([cond(0.5, pooled_output=pooled)], [cond(0.25, pooled_output=pooled)], cfg=2.0, family=family, shape=shape)
+        denoise(torch.zeros(shape), SIGMA)
+        assert unet.calls[0]["added_cond_kwargs"]["time_ids"].tolist() == expected
     latent = torch.full((1, 4, 16, 16), 2.0)
     mask = torch.zeros(1, 1, 16, 16)
     mask[..., 8:] = 1

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import types
 from pathlib import Path
 from typing import Any
 
@@ -13,33 +12,16 @@ import torch
 from diffusion.clip_encoding import encode
 from diffusion.demo_models import build_tiny
 from diffusion.ldm_keys import clip_to_ldm, open_clip_to_ldm, unet_to_ldm
-from engine import Node, NodeContext, node
 from engine.runtime import Runtime, Settings
+from tests.capture import CAPTURED, with_capture
 from safetensors.torch import load_file, save_file
-
-CAPTURED: dict[str, Any] = {}
-
-
-@node(output_node=True, outputs=[], category="test")
-class Capture(Node):
-    """Keeps whatever it receives, for the test to look at."""
-
-    value: Any
-
-    def execute(self, ctx: NodeContext) -> None:
-        CAPTURED[ctx.node_id] = self.value
 
 
 @pytest.fixture
 def runtime(tmp_path: Path, models_dir: Path) -> Runtime:
     """A runtime whose models folder is a private copy of the demo models."""
     shutil.copytree(models_dir, tmp_path / "models")
-    runtime = Runtime(Settings(base_dir=tmp_path, load_plugins=False))
-    pack = types.ModuleType("capture")
-    pack.NODES = [Capture]
-    runtime.registry.add_module(pack, source="test")
-    CAPTURED.clear()
-    return runtime
+    return with_capture(Runtime(Settings(base_dir=tmp_path, load_plugins=False)))
 
 
 def run(runtime: Runtime, prompt: dict) -> Any:

@@ -98,6 +98,7 @@ def live() -> Iterator[Callable[..., LiveServer]]:
     for event in TEST_NODES.GATES.values():
         event.set()
     TEST_NODES.GATES.clear()
+    TEST_NODES.ENTERED.clear()
 
 
 @pytest.fixture

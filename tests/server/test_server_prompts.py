@@ -27,9 +27,9 @@ def submit(server, prompt, **fields) -> str:
 
 
 def start_gate(server, name: str = "g", **fields) -> str:
-    """Queue a Gate prompt and wait until it runs (the worker is then busy until the gate opens)."""
+    """Queue a Gate prompt and wait until its node runs (the worker is then busy until the gate opens)."""
     prompt_id = submit(server, gate_prompt(name), **fields)
-    wait_for(lambda: running_ids(server) == [prompt_id])
+    wait_for(lambda: running_ids(server) == [prompt_id] and TEST_NODES.entered(name).is_set())
     return prompt_id
 
 

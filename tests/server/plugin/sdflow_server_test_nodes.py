@@ -17,8 +17,16 @@ from engine import Input, Node, NodeContext, NodeResult, node
 GATES: dict[str, threading.Event] = {}
 
 
+#: gate name → event set once a Gate node with that name has started waiting
+ENTERED: dict[str, threading.Event] = {}
+
+
 def gate(name: str) -> threading.Event:
     return GATES.setdefault(name, threading.Event())
+
+
+def entered(name: str) -> threading.Event:
+    return ENTERED.setdefault(name, threading.Event())
 
 
 @node(display_name="Sleep", category="test", output_node=True, outputs=[])
@@ -48,6 +56,7 @@ class Gate(Node):
 
     def execute(self, ctx: NodeContext) -> NodeResult:
         event = gate(self.name)
+        entered(self.name).set()
         for i in range(3000):
             if event.wait(0.01):
                 break

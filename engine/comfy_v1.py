@@ -105,6 +105,10 @@ class ComfyV1Definition(NodeDefinition):
             return None
         return _run(_call_with_accepted(is_changed, {**inputs, **self._hidden(ctx)}))
 
+    @property
+    def has_validation(self) -> bool:
+        return getattr(self.cls, "VALIDATE_INPUTS", None) is not None
+
     def validate(self, inputs: dict[str, Any], input_types: dict[str, Any], ctx: NodeContext) -> str | None:
         validate = getattr(self.cls, "VALIDATE_INPUTS", None)
         if validate is None:

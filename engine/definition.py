@@ -62,6 +62,11 @@ class NodeDefinition(ABC):
         """
         return None
 
+    @property
+    def has_validation(self) -> bool:
+        """Whether the node checks its own inputs (`validate` does more than return None)."""
+        return False
+
     def validate(self, inputs: dict[str, Any], input_types: dict[str, Any], ctx: NodeContext) -> str | None:
         """An error message when the node rejects its inputs (as for `fingerprint`), else None."""
         return None

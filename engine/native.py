@@ -179,8 +179,12 @@ class NativeDefinition(NodeDefinition):
             return None
         return self.cls.model_construct(**inputs).fingerprint(ctx)
 
+    @property
+    def has_validation(self) -> bool:
+        return self.cls.check_inputs is not Node.check_inputs
+
     def validate(self, inputs: dict[str, Any], input_types: dict[str, Any], ctx: NodeContext) -> str | None:
-        if self.cls.check_inputs is Node.check_inputs:
+        if not self.has_validation:
             return None
         return self.cls.model_construct(**inputs).check_inputs(ctx)
 

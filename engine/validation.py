@@ -192,6 +192,8 @@ class _Validator:
     def _custom_validation(
         self, node_id: str, class_type: str, definition: NodeDefinition, values: dict[str, Any], input_types: dict[str, Any]
     ) -> list[dict[str, Any]]:
+        if not definition.has_validation:
+            return []
         inputs = known_before_run(values)
         ctx = NodeContext(node_id, class_type, self.folders, self.services, prompt=self.raw, extra_data=self.extra_data)
         try:
@@ -213,6 +215,15 @@ def _declared_inputs_only(prompt: ApiPrompt, checker: _Validator) -> ApiPrompt:
             node = _with_inputs(node, {k: v for k, v in node.inputs.items() if spec.input(k) is not None})
         nodes[nid] = node
     return ApiPrompt.model_construct(root=nodes)
+
+
+def _coerced(node: ApiNode, inputs: dict[str, Any]) -> ApiNode:
+    """The node with its coerced inputs (the node itself when coercion changed nothing; 1 and 1.0
+    differ here, as the node must receive the type its input declares)."""
+    unchanged = inputs.keys() == node.inputs.keys() and all(
+        value is old or (type(value) is type(old) and value == old) for value, old in zip(inputs.values(), (node.inputs[k] for k in inputs))
+    )
+    return node if unchanged else _with_inputs(node, inputs)
 
 
 def _with_inputs(node: ApiNode, inputs: dict[str, Any]) -> ApiNode:
@@ -332,7 +343,7 @@ def validate_prompt(
             entry = node_errors.setdefault(nid, {"errors": own_errors[nid], "dependent_outputs": [], "class_type": prompt.nodes[nid].class_type})
             entry["dependent_outputs"].append(out)
 
-    checked = ApiPrompt.model_construct(root={nid: _with_inputs(node, coerced.get(nid, node.inputs)) for nid, node in prompt.nodes.items()})
+    checked = ApiPrompt.model_construct(root={nid: _coerced(node, coerced.get(nid, node.inputs)) for nid, node in prompt.nodes.items()})
     if not good_outputs:
         lines = [f"{e['message']}: {e['details']}" for entry in node_errors.values() for e in entry["errors"]]
         top = error("prompt_outputs_failed_validation", "Prompt outputs failed validation", "\n".join(lines))

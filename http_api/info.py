@@ -1,15 +1,28 @@
-"""Read-only routes about the installation: nodes, models, system, plugins and editor files."""
+"""Read-only routes about the installation (nodes, models, system, plugins, editor files) and the
+workflow conversions the editor uses (UI → API prompt, API prompt → UI)."""
 
 from __future__ import annotations
 
+import asyncio
+import html
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from aiohttp import web
+from pydantic import ValidationError
 
 from engine.paths import UnsafePathError, resolve_inside
 from engine.system import system_stats
-from http_api.security import error_response
+from engine.workflow.api import ApiPrompt
+from engine.workflow.convert import ConversionError, convert_workflow
+from engine.workflow.to_ui import prompt_to_workflow
+from http_api.prompts import BadRequest, read_object
+from http_api.security import error_response, public_asset
 from http_api.state import state
+
+#: where `npm ci --prefix web` installs the canvas library; served at /lib/litegraph/
+LITEGRAPH_DIST = PurePosixPath("node_modules/@comfyorg/litegraph/dist")
 
 routes = web.RouteTableDef()
 
@@ -118,6 +131,72 @@ async def workflow_file(request: web.Request) -> web.StreamResponse:
     return _static(state(request).options.workflows_root, request.match_info["path"])
 
 
+@routes.post("/sdflow/convert")
+async def convert(request: web.Request) -> web.Response:
+    """`{"workflow": <UI workflow>}` → `{"prompt": <API prompt>}`, by the engine's one converter."""
+    return await _conversion(request, "workflow", lambda data, specs: {"prompt": convert_workflow(data, specs).to_json()})
+
+
+@routes.post("/sdflow/to-ui")
+async def to_ui(request: web.Request) -> web.Response:
+    """`{"prompt": <API prompt>}` → `{"workflow": <UI workflow>}`, laid out for the editor."""
+    return await _conversion(request, "prompt", lambda data, specs: {"workflow": prompt_to_workflow(ApiPrompt.model_validate(data), specs)})
+
+
+async def _conversion(request: web.Request, key: str, convert_with: Callable[[Any, Any], dict[str, Any]]) -> web.Response:
+    """Run one conversion of the body's `key` with the installed node specs; 400 with a readable reason."""
+    try:
+        body = await read_object(request)
+        if not isinstance(body.get(key), dict):
+            raise BadRequest(f'the body needs "{key}": a JSON object', "invalid_workflow")
+    except BadRequest as exc:
+        return exc.response()
+    runtime = state(request).runtime
+
+    def run() -> dict[str, Any]:
+        return convert_with(body[key], runtime.registry.specs(runtime.folders))
+
+    try:
+        return web.json_response(await asyncio.to_thread(run))
+    except ValidationError as exc:
+        reasons = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or key}: {e['msg']}" for e in exc.errors()[:5])
+        return error_response(400, "invalid_workflow", f"the {key} is malformed: {reasons}")
+    except (ConversionError, ValueError) as exc:
+        return error_response(400, "invalid_workflow", str(exc))
+
+
+@routes.get("/lib/litegraph/{path:.+}")
+@public_asset
+async def litegraph_file(request: web.Request) -> web.StreamResponse:
+    """`GET /lib/litegraph/<path>`: the canvas library as npm installed it under `web/node_modules`."""
+    return _static(state(request).options.web_root / LITEGRAPH_DIST, request.match_info["path"])
+
+
+@public_asset
 async def web_file(request: web.Request) -> web.StreamResponse:
-    """`GET /` and every other unmatched GET: the editor's files from `web/`."""
-    return _static(state(request).options.web_root, request.match_info.get("path", ""))
+    """`GET /` and every other unmatched GET: the editor's files from `web/`. When the editor page
+    needs the canvas library and it is not installed, the page says how to install it instead."""
+    web_root = state(request).options.web_root
+    name = request.match_info.get("path", "")
+    if name in ("", "index.html") and _needs_missing_library(web_root):
+        return _editor_not_installed(web_root)
+    return _static(web_root, name)
+
+
+def _needs_missing_library(web_root: Path) -> bool:
+    page = web_root / "index.html"
+    if (web_root / LITEGRAPH_DIST / "litegraph.es.js").is_file() or not page.is_file():
+        return False
+    return b"/lib/litegraph/" in page.read_bytes()
+
+
+def _editor_not_installed(web_root: Path) -> web.Response:
+    page = f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>sdflow: editor not installed</title></head>
+<body style="font:16px/1.5 system-ui,sans-serif;max-width:44rem;margin:3rem auto;padding:0 1rem">
+<h1>sdflow is running, but its editor is not installed</h1>
+<p>The canvas library is missing from <code>{html.escape(str(web_root / LITEGRAPH_DIST))}</code>.
+Run <code>make serve</code> (it runs <code>npm ci --prefix web</code> when needed), or
+<code>npm ci --prefix web</code> yourself, then reload this page.</p>
+<p>The HTTP API works without it: <code>POST /prompt</code>, <code>GET /object_info</code>, <code>/ws</code>.</p>
+</body></html>"""
+    return web.Response(text=page, content_type="text/html", headers={"Cache-Control": "no-cache"})

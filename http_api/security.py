@@ -99,18 +99,32 @@ def _presented_token(request: web.Request) -> str | None:
     return None
 
 
+def public_asset(handler: Handler) -> Handler:
+    """Mark a GET handler that serves the editor's own static files: they hold no user data, and
+    the browser fetches them (module imports, stylesheets) without the access token, so the token
+    guard lets GET requests for them through. The page then sends the token on its API calls."""
+    handler.sdflow_public_asset = True  # type: ignore[attr-defined]
+    return handler
+
+
+def _is_public_asset(request: web.Request) -> bool:
+    return request.method == "GET" and getattr(request.match_info.handler, "sdflow_public_asset", False)
+
+
 def guard_middleware(auth_token: str | None) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
     """The token check (when a token is set) or the loopback Host/Origin checks (when not)."""
     expected = auth_token.encode() if auth_token else None
 
     @web.middleware
     async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if expected is not None:
+        if expected is not None and not _is_public_asset(request):
             presented = _presented_token(request)
             if presented is None or not hmac.compare_digest(presented.encode("utf-8", "surrogateescape"), expected):
                 response = error_response(401, "unauthorized", "this server needs its access token: send 'Authorization: Bearer <token>'")
                 response.headers[hdrs.WWW_AUTHENTICATE] = "Bearer"
                 return response
+            return await handler(request)
+        if expected is not None:  # a public asset of a token-guarded server
             return await handler(request)
         if not is_loopback(_host_of(request.host)):
             return error_response(403, "forbidden_host", f"Host {request.host!r} is not a loopback name; this server answers only local requests")

@@ -89,7 +89,7 @@ def test_canvas_library_is_served_from_node_modules(server) -> None:
 def test_without_the_library_the_page_says_how_to_install_it(live, server_runtime, tmp_path) -> None:
     web_root = tmp_path / "web"
     web_root.mkdir()
-    (web_root / "index.html").write_text("<!doctype html><title>editor</title>")
+    (web_root / "index.html").write_text('<!doctype html><title>editor</title><script type="module" src="/lib/litegraph/litegraph.es.js"></script>')
     server = live(server_runtime, ServerOptions(web_root=web_root))
     for path in ("/", "/index.html"):
         page = server.get(path)

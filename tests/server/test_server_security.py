@@ -17,6 +17,7 @@ import server as server_module
 from engine.cli import main as cli_main
 from http_api.security import is_loopback
 from http_api.state import STATE, ServerOptions
+from tests.conftest import REPO
 from tests.server.conftest import TEST_NODES
 from tests.server.helpers import gate_prompt, sleep_prompt, wait_for
 
@@ -223,10 +224,10 @@ def guarded(live, server_runtime):
     return live(server_runtime, ServerOptions(auth_token=TOKEN))
 
 
-ROUTES = [("GET", "/"), ("GET", "/index.html"), ("GET", "/object_info"), ("GET", "/api/object_info"), ("GET", "/view?filename=pic.png"),
+ROUTES = [("GET", "/object_info"), ("GET", "/api/object_info"), ("GET", "/view?filename=pic.png"),
           ("GET", "/prompt"), ("POST", "/prompt"), ("POST", "/api/prompt"), ("GET", "/queue"), ("POST", "/queue"), ("GET", "/history"),
           ("POST", "/interrupt"), ("POST", "/upload/image"), ("POST", "/upload/mask"), ("GET", "/extensions"), ("GET", "/features"),
-          ("GET", "/ws"), ("GET", "/no/such/file.js"), ("DELETE", "/prompt"), ("OPTIONS", "/prompt"), ("HEAD", "/prompt")]
+          ("GET", "/ws"), ("GET", "/extensions/pack/script.js"), ("HEAD", "/"), ("DELETE", "/prompt"), ("OPTIONS", "/prompt"), ("HEAD", "/prompt")]
 WRONG = [{}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Bearer {TOKEN[:-1]}"}, {"Authorization": f"Bearer {TOKEN}x"},
          {"Authorization": f"Basic {TOKEN}"}, {"Authorization": TOKEN}, {"Authorization": "Bearer"}, {"Authorization": f"Bearer{TOKEN}"},
          {"Authorization": "Bearer \xff\xfe"}, {"Cookie": f"token={TOKEN}"}, {"X-Auth-Token": TOKEN}]
@@ -249,6 +250,17 @@ def test_every_route_needs_the_token(guarded, method, path) -> None:
         assert_unauthorized(guarded.call(method, f"{path}{joiner}{query}"))
     assert_unauthorized(guarded.call(method, path, headers={**WS_UPGRADE, "Authorization": "Bearer wrong"}))
     assert queue_is_empty(guarded, TOKEN)
+
+
+def test_the_editor_s_own_files_load_without_the_token(guarded) -> None:
+    """The page's module imports and stylesheet carry no token; its API calls do (from ?token=)."""
+    page = guarded.get("/")
+    assert page.status == 200 and page.headers.get_content_type() == "text/html"
+    assert guarded.get("/src/main.js").status == 200
+    assert guarded.get("/no/such/file.js").status == 404
+    library = guarded.get("/lib/litegraph/litegraph.es.js")
+    assert library.status == (200 if (REPO / "web" / "node_modules" / "@comfyorg" / "litegraph").is_dir() else 404)
+    assert_unauthorized(guarded.get("/object_info"))
 
 
 def test_the_bearer_header_opens_every_route(guarded, server_runtime) -> None:

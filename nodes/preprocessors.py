@@ -13,6 +13,9 @@ from typing import Any, ClassVar, Literal
 import torch
 
 from diffusion.preprocessors import AnnotatorUnavailable, annotate, canny, fingerprint
+from diffusion.preprocessors.dwpose import BOX_DETECTOR as DWPOSE_DETECTOR
+from diffusion.preprocessors.dwpose import POSE_SIZES as DWPOSE_SIZES
+from diffusion.preprocessors.dwpose import annotator_name as dwpose_annotator
 from engine import IMAGE, MAX_RESOLUTION, Image, Input, Node, NodeContext, Output, node
 from engine.models import ModelManager
 
@@ -217,17 +220,15 @@ class BAENormalMapPreprocessor(ResolutionOnly):
     annotator = "normal_bae"
 
 
-@node(display_name="OpenPose Pose", category=POSES, outputs=[Output(IMAGE), Output(POSE_KEYPOINT)])
-class OpenposePreprocessor(Preprocessor):
-    """Body, hand and face keypoints by OpenPose (body_pose_model.pth, hand_pose_model.pth,
-    facenet.pth), drawn as skeletons; the keypoints also come out as OpenPose JSON, one per image."""
+class Poses(Preprocessor):
+    """Base of the pose nodes: skeletons drawn on black, the parts chosen by `detect_*`; the
+    keypoints also come out as OpenPose JSON, one per image. Each node declares
+    `scale_stick_for_xinsr_cn` itself, after its own inputs as in the pack."""
 
-    annotator = "openpose"
     detect_hand: Enabled = option("enable")
     detect_body: Enabled = option("enable")
     detect_face: Enabled = option("enable")
     resolution: int = resolution()
-    scale_stick_for_xinsr_cn: Disabled = option("disable")
 
     def check_inputs(self, ctx: NodeContext) -> str | None:
         if self.scale_stick_for_xinsr_cn == "enable":
@@ -243,25 +244,47 @@ class OpenposePreprocessor(Preprocessor):
         return maps, found
 
 
-@node(display_name="DWPose Estimator", category=POSES, outputs=[Output(IMAGE), Output(POSE_KEYPOINT)])
-class DWPreprocessor(Node):
-    """DWPose: not available in sdflow; the node is here so workflows using it say why they fail."""
+@node(display_name="OpenPose Pose", category=POSES, outputs=[Output(IMAGE), Output(POSE_KEYPOINT)])
+class OpenposePreprocessor(Poses):
+    """Body, hand and face keypoints by OpenPose (body_pose_model.pth, hand_pose_model.pth,
+    facenet.pth), drawn as skeletons; the keypoints also come out as OpenPose JSON, one per image."""
 
-    image: Image
-    detect_hand: Enabled = option("enable")
-    detect_body: Enabled = option("enable")
-    detect_face: Enabled = option("enable")
-    resolution: int = resolution()
-    bbox_detector: Literal["None", "yolox_l.torchscript.pt", "yolox_l.onnx", "yolo_nas_l_fp16.onnx", "yolo_nas_m_fp16.onnx", "yolo_nas_s_fp16.onnx"] = option("yolox_l.onnx")
-    pose_estimator: Literal["dw-ll_ucoco_384_bs5.torchscript.pt", "dw-ll_ucoco_384.onnx", "dw-ll_ucoco.onnx"] = option("dw-ll_ucoco_384_bs5.torchscript.pt")
+    annotator = "openpose"
     scale_stick_for_xinsr_cn: Disabled = option("disable")
 
-    def execute(self, ctx: NodeContext) -> Any:
-        raise AnnotatorUnavailable(
-            f"DWPose is not supported: its detector ({self.bbox_detector}) and pose estimator ({self.pose_estimator}) "
-            "need onnxruntime or TorchScript models, and controlnet-aux 0.0.10's DWposeDetector needs mmpose, mmdet "
-            "and mmcv, none of which sdflow installs; use OpenposePreprocessor instead"
-        )
+
+@node(display_name="DWPose Estimator", category=POSES, outputs=[Output(IMAGE), Output(POSE_KEYPOINT)])
+class DWPreprocessor(Poses):
+    """Whole-body keypoints by DWPose: people found by YOLOX (yolox_l.onnx; "None": the whole
+    image is one person), their keypoints by RTMPose (dw-ll_ucoco_384.onnx or dw-ll_ucoco.onnx),
+    drawn as OpenPose skeletons; the keypoints also come out as OpenPose JSON, one per image.
+    The TorchScript and YOLO-NAS files the pack also offers are refused."""
+
+    bbox_detector: Literal["None", "yolox_l.torchscript.pt", "yolox_l.onnx", "yolo_nas_l_fp16.onnx", "yolo_nas_m_fp16.onnx", "yolo_nas_s_fp16.onnx"] = option("yolox_l.onnx")
+    pose_estimator: Literal["dw-ll_ucoco_384_bs5.torchscript.pt", "dw-ll_ucoco_384.onnx", "dw-ll_ucoco.onnx"] = option("dw-ll_ucoco_384.onnx")
+    scale_stick_for_xinsr_cn: Disabled = option("disable")
+
+    @property
+    def annotator(self) -> str:  # type: ignore[override]
+        problem = self.unsupported()
+        if problem is not None:  # a linked choice, not checked before running
+            raise AnnotatorUnavailable(problem)
+        return dwpose_annotator(self.bbox_detector, self.pose_estimator)
+
+    def unsupported(self) -> str | None:
+        """Why the chosen files cannot be run, if they cannot (linked choices pass)."""
+        for name, value, supported in (
+            ("bbox_detector", self.bbox_detector, ("None", DWPOSE_DETECTOR)), ("pose_estimator", self.pose_estimator, tuple(DWPOSE_SIZES)),
+        ):
+            if value is not None and value not in supported:
+                return f"{name}: {value!r} is not supported (sdflow runs DWPose's ONNX files with OpenCV): choose {' or '.join(map(repr, supported))}"
+        return None
+
+    def check_inputs(self, ctx: NodeContext) -> str | None:
+        return self.unsupported() or super().check_inputs(ctx)
+
+    def fingerprint(self, ctx: NodeContext) -> Any:
+        return super().fingerprint(ctx) if self.bbox_detector and self.pose_estimator else None
 
 
 @node(display_name="Content Shuffle", category="ControlNet Preprocessors/T2IAdapter-only", outputs=[Output(IMAGE)])

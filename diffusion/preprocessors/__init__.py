@@ -16,9 +16,13 @@ extra_model_paths.yaml adds under that key), flat, under the names lllyasviel/An
         scannet.pt                       BAE normal map
         body_pose_model.pth, hand_pose_model.pth, facenet.pth    OpenPose
         mobile_sam.pt                    Segment Anything (MobileSAM, from dhkim2810/MobileSAM)
+        yolox_l.onnx                     DWPose's person detector (from yzd-v/DWPose)
+        dw-ll_ucoco_384.onnx             DWPose's keypoints, 288×384 (from yzd-v/DWPose), or
+        dw-ll_ucoco.onnx                 the same at 192×256 (from hr16/UnJIT-DWPose)
 
 A `.safetensors` file of the same stem (e.g. `ControlNetHED.safetensors`) may stand in for any of
-them. Pickled files are read with `weights_only=True` only; see `weights`.
+the weight files. Pickled files are read with `weights_only=True` only; see `weights`. The ONNX
+files (which hold no code) are run by OpenCV's DNN module; see `dwpose`.
 """
 
 from diffusion.preprocessors.annotators import ANNOTATORS, annotate, fingerprint, load

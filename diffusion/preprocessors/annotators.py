@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import importlib
 import warnings
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from operator import attrgetter
 from pathlib import Path
 from typing import Any, Callable, Hashable
 
 import torch
 
-from diffusion.preprocessors import calls, networks, simple
+from diffusion.preprocessors import calls, dwpose, networks, simple
 from diffusion.preprocessors.images import Step, map_images, scaled_size
 from diffusion.preprocessors.weights import AnnotatorUnavailable, find_weights, read_weights
 from engine.model_folders import ModelFolders
@@ -27,15 +27,18 @@ from engine.models import ModelManager, file_key
 class Annotator:
     """One preprocessor: how its detector is made and called."""
 
-    #: the detector: from the `Weights` of `files`, in order (with no files: from nothing)
+    #: the detector: from `files` as `read` reads them, in order (with no files: from nothing)
     build: Callable[..., Any]
     #: weight file names in the annotators folders, as controlnet-aux's `from_pretrained` reads them
     files: tuple[str, ...] = ()
+    read: Callable[[Path], Any] = read_weights
     call: calls.Call = calls.sized
     #: attribute paths of the detector's torch networks, which the model manager places
     networks: tuple[str, ...] = ()
     #: the Hugging Face repository the files come from
     source: str = "lllyasviel/Annotators"
+    #: the repositories of files that come from elsewhere
+    sources: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(eq=False)
@@ -89,13 +92,20 @@ ANNOTATORS: dict[str, Annotator] = {
         networks.mobile_sam, ("mobile_sam.pt",), call=calls.segments, networks=("mask_generator.predictor.model",),
         source="dhkim2810/MobileSAM",
     ),
+    **{
+        dwpose.annotator_name(box, pose): Annotator(
+            dwpose.build, (pose,) if box == "None" else (box, pose), read=dwpose.read_onnx, call=calls.poses, sources=dwpose.SOURCES,
+        )
+        for box in (dwpose.BOX_DETECTOR, "None")
+        for pose in dwpose.POSE_SIZES
+    },
 }
 
 
 def weight_files(name: str, folders: ModelFolders) -> list[Path]:
     """The files preprocessor `name` reads; AnnotatorUnavailable naming the first one missing."""
     annotator = ANNOTATORS[name]
-    return [find_weights(folders, file, annotator.source) for file in annotator.files]
+    return [find_weights(folders, file, annotator.sources.get(file, annotator.source)) for file in annotator.files]
 
 
 def fingerprint(name: str, folders: ModelFolders) -> tuple[Hashable, ...]:
@@ -115,7 +125,7 @@ def load(name: str, folders: ModelFolders, manager: ModelManager) -> Loaded:
 
     def build() -> Loaded:
         _import_controlnet_aux()
-        detector = annotator.build(*(read_weights(path) for path in paths))
+        detector = annotator.build(*(annotator.read(path) for path in paths))
         return Loaded(detector, torch.nn.ModuleList(attrgetter(path)(detector) for path in annotator.networks))
 
     key = ("annotator", annotator.build.__qualname__, *(file_key(path) for path in paths))

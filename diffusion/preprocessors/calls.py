@@ -72,7 +72,18 @@ def poses(
         "canvas_height": height,
         "canvas_width": width,
     })
-    return draw_poses(people, height, width, draw_body=include_body, draw_hand=include_hand, draw_face=include_face)
+    return draw_poses([_drawable(person) for person in people], height, width, draw_body=include_body, draw_hand=include_hand, draw_face=include_face)
+
+
+def _drawable(person: Any) -> Any:
+    """A PoseResult whose unseen hand and face keypoints (None, as DWPose gives them) are off
+    the canvas, where controlnet-aux's drawing skips them (it would fail on None)."""
+    from controlnet_aux.open_pose import Keypoint
+
+    def placed(keypoints: list[Any] | None) -> list[Any] | None:
+        return keypoints and [Keypoint(-1.0, -1.0) if point is None else point for point in keypoints]
+
+    return person._replace(left_hand=placed(person.left_hand), right_hand=placed(person.right_hand), face=placed(person.face))
 
 
 def _flat(keypoints: list[Any] | None) -> list[float] | None:

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import torch
 
-from tests.preprocessors.conftest import node_failure, run_node, synthetic, validation_error
+from tests.preprocessors.conftest import run_node, synthetic, validation_error
 
 
 def _opencv_canny(image: np.ndarray, low: float, high: float) -> np.ndarray:
@@ -54,8 +54,3 @@ def test_canny_edge_preprocessor_is_controlnet_aux(runtime) -> None:
 def test_resolution_sets_the_shorter_side(runtime) -> None:
     edges = run_node(runtime, "CannyEdgePreprocessor", synthetic(64, 96), resolution=128)
     assert edges.shape == (1, 128, 192, 3)
-
-
-def test_dwpose_says_why_it_cannot_run(runtime) -> None:
-    message = node_failure(runtime, "DWPreprocessor")
-    assert "DWPose is not supported" in message and "onnxruntime" in message and "OpenposePreprocessor" in message

@@ -38,7 +38,7 @@ export class History {
     if (state === this.current) return false;
     this.undoStack.push(this.current);
     if (this.undoStack.length > MAX_STEPS) this.undoStack.shift();
-    this.redoStack = [];
+    this.redoStack.length = 0; // in place: undo()/redo() hold the arrays while move() checks
     this.current = state;
     this.onChange();
     return true;

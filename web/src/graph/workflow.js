@@ -53,6 +53,7 @@ const FIT_SCALES = [0.7, 1];
  * else starting at their top-left corner.
  */
 export function fitView(canvas) {
+  for (const node of canvas.graph.nodes) node.updateArea(canvas.ctx); // bounds are otherwise only measured when drawn
   const bounds = createBounds(canvas.graph.nodes, 40);
   if (!bounds) return;
   const [x, y, width, height] = bounds;

@@ -6,7 +6,7 @@ import asyncio
 import json
 import math
 import uuid
-from typing import Any
+from typing import Any, Callable
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -144,19 +144,24 @@ def _ids(body: dict[str, Any], key: str) -> list[str]:
     return value
 
 
-@routes.post("/queue")
-async def post_queue(request: web.Request) -> web.Response:
+async def _clear_or_delete(request: web.Request, clear: Callable[[], Any], delete: Callable[[list[str]], Any]) -> web.Response:
+    """A `{"clear": true}` and/or `{"delete": [ids]}` request, as POST /queue and /history take."""
     try:
         body = await read_object(request)
-        delete = _ids(body, "delete")
+        ids = _ids(body, "delete")
     except BadRequest as exc:
         return exc.response()
-    queue = state(request).queue
     if body.get("clear") is True:
-        await asyncio.to_thread(queue.clear)
-    if delete:
-        await asyncio.to_thread(queue.delete, delete)
+        await asyncio.to_thread(clear)
+    if ids:
+        await asyncio.to_thread(delete, ids)
     return web.Response(status=200)
+
+
+@routes.post("/queue")
+async def post_queue(request: web.Request) -> web.Response:
+    queue = state(request).queue
+    return await _clear_or_delete(request, queue.clear, queue.delete)
 
 
 def _int_param(request: web.Request, name: str, default: int | None) -> int | None:
@@ -189,17 +194,8 @@ async def get_history_entry(request: web.Request) -> web.Response:
 
 @routes.post("/history")
 async def post_history(request: web.Request) -> web.Response:
-    try:
-        body = await read_object(request)
-        delete = _ids(body, "delete")
-    except BadRequest as exc:
-        return exc.response()
     queue = state(request).queue
-    if body.get("clear") is True:
-        await asyncio.to_thread(queue.clear_history)
-    if delete:
-        await asyncio.to_thread(queue.delete_history, delete)
-    return web.Response(status=200)
+    return await _clear_or_delete(request, queue.clear_history, queue.delete_history)
 
 
 @routes.post("/interrupt")
